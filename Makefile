@@ -1,0 +1,66 @@
+# The familiar entry points; CMake (with Ninja where present) does the work.
+#
+#   make                 build (library, command, tests, benchmarks)
+#   make run             build, then run the main job: weft lab
+#   make test            build, then run every test (one process per case)
+#   make bench           build, then run every benchmark
+#   make install         install under PREFIX (default /usr/local)
+#   make test SANITIZE=thread     ThreadSanitizer build and tests
+#   make test SANITIZE=address    AddressSanitizer + UBSan build and tests
+#   make CC=clang ...             another compiler (its own build directory)
+#
+# Missing Debian packages are installed by scripts/deps on first use.
+
+SANITIZE ?=
+PREFIX ?= /usr/local
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+# One build directory per compiler and sanitizer, so they never mix.
+ifeq ($(origin CC),default)
+CC_NAME :=
+CMAKE_CC :=
+else
+CC_NAME := -$(notdir $(CC))
+CMAKE_CC := -DCMAKE_C_COMPILER=$(CC)
+endif
+BUILD ?= build$(CC_NAME)$(if $(SANITIZE),-$(SANITIZE))
+
+GENERATOR := $(if $(shell command -v ninja 2>/dev/null),-G Ninja,)
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+.PHONY: all build run test bench install clean distclean deps
+
+all: build
+
+$(DEPS_STAMP): scripts/deps
+	@scripts/deps
+	@mkdir -p $(BUILD) && touch $@
+
+deps:
+	@scripts/deps
+
+$(BUILD)/CMakeCache.txt: $(DEPS_STAMP)
+	cmake -S . -B $(BUILD) $(GENERATOR) $(CMAKE_CC) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	      -DWEFT_SANITIZE=$(SANITIZE) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/weft lab
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+bench: build
+	@scripts/run-bench $(BUILD)
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+clean:
+	@[ ! -d $(BUILD) ] || cmake --build $(BUILD) --target clean
+
+distclean:
+	rm -rf build build-*

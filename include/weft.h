@@ -1,0 +1,13 @@
+/*
+ * weft.h - the umbrella header: includes every public part of weft.
+ *
+ *     #include <weft.h>
+ *     cc prog.c $(pkg-config --cflags --libs weft)
+ */
+#ifndef WEFT_H
+#define WEFT_H
+
+#include "weft/base.h"
+#include "weft/sync.h"
+
+#endif /* WEFT_H */

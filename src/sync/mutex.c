@@ -1,0 +1,302 @@
+/*
+ * mutex.c - weft_mutex_t: a futex mutex with ownership and adaptive spinning.
+ *
+ * DESIGN
+ * The whole state is one 32-bit word, so taking the lock and recording the
+ * owner are a single compare-and-swap:
+ *
+ *   _word == 0                    unlocked
+ *   _word == tid                  locked by thread `tid`, nobody asleep
+ *   _word == tid | WEFT__WAITERS  locked by `tid`; threads may be asleep in
+ *                                 futex_wait on _word, so unlock must wake one
+ *
+ * Linux thread ids are below 2^22 (PID_MAX_LIMIT), so bit 31 is free.
+ *
+ * Lock: one CAS 0 -> tid. On failure, spin for a while (the owner usually
+ * releases within a fraction of a microsecond, while parking and being woken
+ * costs tens of microseconds), then set the waiters bit and sleep.
+ * A thread that was asleep re-takes the lock as tid | WAITERS, because it
+ * cannot know whether others still sleep: at worst one unnecessary wake-up.
+ *
+ * Unlock: one CAS tid -> 0. If it fails, either the caller is not the owner
+ * (-EPERM, nothing changes) or the waiters bit is set: exchange in 0 and wake
+ * one sleeper. The lock is unfair by design: a running thread may take it
+ * before the woken one runs, which keeps contended throughput high.
+ *
+ * Spin budget: per-mutex estimate (_spin, relaxed) of how many iterations
+ * a successful spin needed, kept as a moving average as glibc's adaptive
+ * mutex does, bounded by WEFT__SPIN_MAX.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "internal/base.h"
+#include "internal/instrument.h"
+#include "weft/sync.h"
+
+#define WEFT__WAITERS 0x80000000u
+#define WEFT__SPIN_MAX 200u
+#define WEFT__SPIN_MIN 16u
+
+static inline uint32_t weft__owner_of(uint32_t w)
+{
+    return w & ~WEFT__WAITERS;
+}
+
+static const char *weft__mname(const weft_mutex_t *m)
+{
+    return m->_name != NULL ? m->_name : "(unnamed)";
+}
+
+int weft_mutex_init(weft_mutex_t *m, const char *name)
+{
+    if (m == NULL)
+        return -EINVAL;
+    m->_word = 0;
+    m->_spin = 0;
+    m->_name = name;
+    m->_check = NULL;
+    if (WEFT__INSTRUMENTED())
+        weft__ann_lock_create(m, &m->_word, sizeof m->_word, 0);
+    return 0;
+}
+
+int weft_mutex_destroy(weft_mutex_t *m)
+{
+    if (m == NULL)
+        return -EINVAL;
+    /* Acquire: pairs with the release in weft_mutex_unlock(), so whatever
+     * the last owner wrote is visible before the memory is reused. */
+    if (__atomic_load_n(&m->_word, __ATOMIC_ACQUIRE) != 0)
+        return -EBUSY;
+    if (WEFT__INSTRUMENTED())
+        weft__ann_lock_destroy(m, 0);
+    return 0;
+}
+
+/* Spin while the lock is held, for at most the adaptive budget. Returns true
+ * once the caller owns the lock. */
+static bool weft__mutex_spin(weft_mutex_t *m, uint32_t tid)
+{
+    uint32_t est = __atomic_load_n(&m->_spin, __ATOMIC_RELAXED);
+    uint32_t limit = est * 2 + WEFT__SPIN_MIN;
+    if (limit > WEFT__SPIN_MAX)
+        limit = WEFT__SPIN_MAX;
+    for (uint32_t i = 0; i < limit; i++) {
+        weft__cpu_relax();
+        uint32_t w = __atomic_load_n(&m->_word, __ATOMIC_RELAXED);
+        if (w != 0)
+            continue;
+        /* Acquire: pairs with the release CAS/exchange in weft_mutex_unlock(). */
+        if (__atomic_compare_exchange_n(&m->_word, &w, tid, false, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED)) {
+            /* Relaxed: _spin is only a tuning hint; a lost update is harmless. */
+            __atomic_store_n(&m->_spin, est + ((int32_t)(i - est) / 8), __ATOMIC_RELAXED);
+            return true;
+        }
+    }
+    __atomic_store_n(&m->_spin, est + ((int32_t)(limit - est) / 8), __ATOMIC_RELAXED);
+    return false;
+}
+
+/*
+ * Sleep until the lock is ours or the deadline passes.
+ *
+ * Missed wake-up argument: we only sleep with futex_wait(&_word, w) where w
+ * has the waiters bit set, and the kernel re-checks _word == w atomically
+ * with queueing us. The owner's unlock changes _word (to 0) before it calls
+ * futex_wake, and because it found the bit set it does call futex_wake. So
+ * either the kernel sees the changed word and refuses to sleep, or we are
+ * already queued when the wake comes.
+ */
+static int weft__mutex_park(weft_mutex_t *m, uint32_t tid, const weft__deadline_t *d)
+{
+    uint32_t w = __atomic_load_n(&m->_word, __ATOMIC_RELAXED);
+    for (;;) {
+        if (w == 0) {
+            /* Acquire: pairs with the release in weft_mutex_unlock(). */
+            if (__atomic_compare_exchange_n(&m->_word, &w, tid | WEFT__WAITERS, false,
+                                            __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+                return 0;
+            continue;
+        }
+        if (!(w & WEFT__WAITERS)) {
+            /* Relaxed: setting the bit publishes nothing; the futex syscall
+             * and the unlocker's exchange order the hand-over. */
+            if (!__atomic_compare_exchange_n(&m->_word, &w, w | WEFT__WAITERS, false,
+                                             __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+                continue;
+            w |= WEFT__WAITERS;
+        }
+        int r = weft__futex_wait(&m->_word, w, d);
+        if (r == -ETIMEDOUT)
+            return -ETIMEDOUT;
+        w = __atomic_load_n(&m->_word, __ATOMIC_RELAXED);
+    }
+}
+
+/* The contended path. -EDEADLK if the caller is the owner. */
+static WEFT__COLD int weft__mutex_lock_slow(weft_mutex_t *m, uint32_t tid,
+                                            const weft__deadline_t *d)
+{
+    if (weft__owner_of(__atomic_load_n(&m->_word, __ATOMIC_RELAXED)) == tid)
+        return -EDEADLK;
+    if (weft__mutex_spin(m, tid))
+        return 0;
+    if (d != NULL && !d->forever && weft__deadline_passed(d))
+        return -ETIMEDOUT;
+    return weft__mutex_park(m, tid, d);
+}
+
+static inline bool weft__mutex_trylock_fast(weft_mutex_t *m, uint32_t tid)
+{
+    uint32_t zero = 0;
+    /* Acquire: pairs with the release in weft_mutex_unlock(). */
+    return __atomic_compare_exchange_n(&m->_word, &zero, tid, false, __ATOMIC_ACQUIRE,
+                                       __ATOMIC_RELAXED);
+}
+
+static WEFT__COLD void weft__mutex_self_deadlock(const weft_mutex_t *m)
+{
+    weft__fatal("deadlock: thread %u locked mutex '%s' (%p) that it already holds",
+                weft__tid(), weft__mname(m), (const void *)m);
+}
+
+/* Locking with annotations for TSan/Helgrind (and the check layer). */
+static WEFT__COLD int weft__mutex_lock_instr(weft_mutex_t *m, uint32_t tid,
+                                             const weft__deadline_t *d, unsigned flags)
+{
+    weft__ann_pre_lock(m, &m->_word, sizeof m->_word, flags);
+    int r = weft__mutex_trylock_fast(m, tid) ? 0 : weft__mutex_lock_slow(m, tid, d);
+    weft__ann_post_lock(m, r == 0 ? flags : flags | WEFT__ANN_FAILED);
+    return r;
+}
+
+WEFT__NOIPA void weft_mutex_lock(weft_mutex_t *m)
+{
+    if (weft__unlikely(m == NULL))
+        weft__fatal("weft_mutex_lock: NULL mutex");
+    uint32_t tid = weft__tid();
+    int r;
+    if (WEFT__INSTRUMENTED())
+        r = weft__mutex_lock_instr(m, tid, NULL, 0);
+    else if (weft__likely(weft__mutex_trylock_fast(m, tid)))
+        return;
+    else
+        r = weft__mutex_lock_slow(m, tid, NULL);
+    if (weft__unlikely(r != 0))
+        weft__mutex_self_deadlock(m);
+}
+
+WEFT__NOIPA int weft_mutex_trylock(weft_mutex_t *m)
+{
+    if (m == NULL)
+        return -EINVAL;
+    uint32_t tid = weft__tid();
+    if (WEFT__INSTRUMENTED()) {
+        weft__ann_pre_lock(m, &m->_word, sizeof m->_word, WEFT__ANN_TRY);
+        bool ok = weft__mutex_trylock_fast(m, tid);
+        weft__ann_post_lock(m, ok ? WEFT__ANN_TRY : WEFT__ANN_TRY | WEFT__ANN_FAILED);
+        return ok ? 0 : -EBUSY;
+    }
+    return weft__mutex_trylock_fast(m, tid) ? 0 : -EBUSY;
+}
+
+WEFT__NOIPA int weft_mutex_timedlock(weft_mutex_t *m, int64_t timeout_ns)
+{
+    if (m == NULL || !weft__timeout_valid(timeout_ns))
+        return -EINVAL;
+    uint32_t tid = weft__tid();
+    weft__deadline_t d;
+    if (!WEFT__INSTRUMENTED() && weft__mutex_trylock_fast(m, tid))
+        return 0;
+    (void)weft__deadline_init(&d, timeout_ns);
+    if (WEFT__INSTRUMENTED())
+        return weft__mutex_lock_instr(m, tid, &d, WEFT__ANN_TRY);
+    return weft__mutex_lock_slow(m, tid, &d);
+}
+
+WEFT__NOIPA int weft_mutex_unlock(weft_mutex_t *m)
+{
+    if (m == NULL)
+        return -EINVAL;
+    uint32_t tid = weft__tid();
+    bool instr = WEFT__INSTRUMENTED();
+    if (instr) {
+        if (weft__owner_of(__atomic_load_n(&m->_word, __ATOMIC_RELAXED)) != tid)
+            return -EPERM;
+        weft__ann_pre_unlock(m, 0);
+    }
+    uint32_t w = tid;
+    /* Release: pairs with the acquire CAS in every lock path, so the
+     * critical section happens-before the next owner's. */
+    if (!__atomic_compare_exchange_n(&m->_word, &w, 0, false, __ATOMIC_RELEASE,
+                                     __ATOMIC_RELAXED)) {
+        if (weft__owner_of(w) != tid)
+            return -EPERM;
+        /* Waiters bit set. Release: as above; the exchange also clears the
+         * bit, and the wake-up below pairs with weft__mutex_park()'s wait. */
+        (void)__atomic_exchange_n(&m->_word, 0, __ATOMIC_RELEASE);
+        weft__futex_wake(&m->_word, 1);
+    }
+    if (instr)
+        weft__ann_post_unlock(m, 0);
+    return 0;
+}
+
+bool weft_mutex_held(const weft_mutex_t *m)
+{
+    if (m == NULL)
+        return false;
+    /* Relaxed: only the owner itself can make this true or false. */
+    return weft__owner_of(__atomic_load_n(&m->_word, __ATOMIC_RELAXED)) == weft__tid();
+}
+
+/* The smallest non-NULL entry strictly above `after` (by address), or NULL. */
+static weft_mutex_t *weft__next_above(weft_mutex_t *const ms[], size_t n, uintptr_t after)
+{
+    weft_mutex_t *best = NULL;
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t a = (uintptr_t)ms[i];
+        if (ms[i] != NULL && a > after && (best == NULL || a < (uintptr_t)best))
+            best = ms[i];
+    }
+    return best;
+}
+
+/* The largest non-NULL entry strictly below `before`, or NULL. */
+static weft_mutex_t *weft__next_below(weft_mutex_t *const ms[], size_t n, uintptr_t before)
+{
+    weft_mutex_t *best = NULL;
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t a = (uintptr_t)ms[i];
+        if (ms[i] != NULL && a < before && (best == NULL || a > (uintptr_t)best))
+            best = ms[i];
+    }
+    return best;
+}
+
+/*
+ * Ascending address order is the one global order: any two callers take
+ * their common mutexes in the same sequence, so no wait-for cycle can form.
+ * Selection without sorting needs no memory (n is small in practice), and
+ * skips repeated entries for free.
+ */
+void weft_mutex_lock_all(weft_mutex_t *const ms[], size_t n)
+{
+    if (ms == NULL)
+        return;
+    for (weft_mutex_t *m = weft__next_above(ms, n, 0); m != NULL;
+         m = weft__next_above(ms, n, (uintptr_t)m))
+        weft_mutex_lock(m);
+}
+
+void weft_mutex_unlock_all(weft_mutex_t *const ms[], size_t n)
+{
+    if (ms == NULL)
+        return;
+    for (weft_mutex_t *m = weft__next_below(ms, n, UINTPTR_MAX); m != NULL;
+         m = weft__next_below(ms, n, (uintptr_t)m))
+        (void)weft_mutex_unlock(m);
+}
