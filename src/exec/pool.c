@@ -1,0 +1,741 @@
+/*
+ * pool.c - weft_pool_t: a thread pool with per-worker work-stealing deques,
+ * a shared injection queue, and spin-then-park idle workers.
+ *
+ * DESIGN
+ * Queues. Each worker owns a Chase-Lev deque: it pushes and pops at the
+ * bottom (LIFO, cache-warm), idle workers steal from the top (FIFO). Tasks
+ * submitted by a worker of the pool go to its own deque; tasks submitted
+ * from any other thread go to the shared ring under `qmu`, from which a
+ * worker takes a batch at a time (its share of what is queued) into its
+ * deque, so the shared lock is taken about once per batch, not per task.
+ * Tasks travel by value (five words); the only allocation per task is the
+ * future, and only when the caller asks for one.
+ *
+ * Counting. `inflight` counts tasks accepted and not yet finished; the
+ * workers exit once destroy has set `shutdown` and `inflight` is 0, so
+ * every task queued before destroy (and every task those tasks submit)
+ * runs. Bounded pools also count `queued` (not yet started) against the
+ * capacity.
+ *
+ * Idle workers. A worker that finds no work spins for WEFT__SPIN_NS (a
+ * wake-up across CPUs costs far more than a short spin), then parks on the
+ * eventcount `ec_seq`. Submitters wake a parked worker only when no worker
+ * is spinning; a spinner that finds work while workers sleep and more work
+ * is visible wakes one more, so parallelism ramps up without a wake-up per
+ * task. See weft__notify() and weft__park() for the missed-wake-up argument.
+ *
+ * Promises: no task is lost or run twice; a task with a future runs at
+ * most once (its state CAS decides between the worker, an inline waiter
+ * and cancel); destroy runs everything queued before it, then joins.
+ */
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/exec.h"
+#include "internal/instrument.h"
+
+#define WEFT__DEQUE_MASK (WEFT__DEQUE_CAP - 1)
+#define WEFT__SPIN_NS 50000u    /* how long an idle worker looks for work */
+#define WEFT__BATCH_MAX 64u     /* most tasks moved from the shared ring at once */
+#define WEFT__MAX_THREADS 4096u
+
+__thread weft__worker_t *weft__self __attribute__((tls_model("initial-exec")));
+
+/* ---- task slots and the Chase-Lev deque ----------------------------------- */
+
+/* Slots are copied word by word with relaxed atomics: a thief may read a
+ * slot that the owner is overwriting, and then discards it (its CAS on top
+ * fails), so the words must be atomic to keep that race well-defined. */
+static void weft__slot_put(weft__slot_t *s, const weft__task_t *t)
+{
+    weft__slot_t v;
+    memcpy(&v, t, sizeof v);
+    for (int i = 0; i < WEFT__TASK_WORDS; i++)
+        __atomic_store_n(&s->w[i], v.w[i], __ATOMIC_RELAXED);
+}
+
+static void weft__slot_get(weft__slot_t *s, weft__task_t *t)
+{
+    weft__slot_t v;
+    for (int i = 0; i < WEFT__TASK_WORDS; i++)
+        v.w[i] = __atomic_load_n(&s->w[i], __ATOMIC_RELAXED);
+    memcpy(t, &v, sizeof v);
+}
+
+/* Owner only. False when full (the caller uses the shared ring instead). */
+static bool weft__dq_push(weft__deque_t *q, const weft__task_t *t)
+{
+    int64_t b = __atomic_load_n(&q->bottom, __ATOMIC_RELAXED);
+    /* Acquire: pairs with the thieves' CAS of top in weft__dq_steal(), so a
+     * slot is overwritten only after the thief that took it has read it. */
+    int64_t top = __atomic_load_n(&q->top, __ATOMIC_ACQUIRE);
+    if (b - top >= (int64_t)WEFT__DEQUE_CAP)
+        return false;
+    weft__slot_put(&q->slots[b & WEFT__DEQUE_MASK], t);
+    /* Release: publishes the slot to the acquire load of bottom in
+     * weft__dq_steal(). */
+    __atomic_store_n(&q->bottom, b + 1, __ATOMIC_RELEASE);
+    return true;
+}
+
+/* Owner only: take the newest task. */
+static bool weft__dq_pop(weft__deque_t *q, weft__task_t *t)
+{
+    int64_t b = __atomic_load_n(&q->bottom, __ATOMIC_RELAXED) - 1;
+    /*  owner (pop)                  thief (steal)
+     *  [W] bottom = b   seq_cst     [R] top      seq_cst
+     *  [R] top          seq_cst     [R] bottom   seq_cst
+     * Either the thief sees the lowered bottom and leaves slot b alone, or
+     * we see its raised top; when both go for the last task (top == b) the
+     * CAS on top below decides. */
+    __atomic_store_n(&q->bottom, b, __ATOMIC_SEQ_CST);
+    int64_t top = __atomic_load_n(&q->top, __ATOMIC_SEQ_CST);
+    if (top > b) {
+        __atomic_store_n(&q->bottom, b + 1, __ATOMIC_RELAXED);
+        return false;
+    }
+    weft__slot_get(&q->slots[b & WEFT__DEQUE_MASK], t);
+    if (top < b)
+        return true;
+    bool won = __atomic_compare_exchange_n(&q->top, &top, top + 1, false, __ATOMIC_SEQ_CST,
+                                           __ATOMIC_RELAXED);
+    __atomic_store_n(&q->bottom, b + 1, __ATOMIC_RELAXED);
+    return won;
+}
+
+/* Any thread: take the oldest task. 1 taken, 0 empty, -1 lost a race. */
+static int weft__dq_steal(weft__deque_t *q, weft__task_t *t)
+{
+    int64_t top = __atomic_load_n(&q->top, __ATOMIC_SEQ_CST);
+    /* seq_cst (so also acquire): the pair drawn in weft__dq_pop(), and the
+     * slot contents published by weft__dq_push()'s release of bottom. */
+    int64_t b = __atomic_load_n(&q->bottom, __ATOMIC_SEQ_CST);
+    if (top >= b)
+        return 0;
+    weft__slot_get(&q->slots[top & WEFT__DEQUE_MASK], t);
+    /* seq_cst: orders against weft__dq_pop()'s CAS for the last task. */
+    if (!__atomic_compare_exchange_n(&q->top, &top, top + 1, false, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_RELAXED))
+        return -1;
+    return 1;
+}
+
+static int64_t weft__dq_size(weft__deque_t *q)
+{
+    int64_t n = __atomic_load_n(&q->bottom, __ATOMIC_SEQ_CST) -
+                __atomic_load_n(&q->top, __ATOMIC_SEQ_CST);
+    return n > 0 ? n : 0;
+}
+
+/* ---- the shared ring (under qmu) ------------------------------------------ */
+
+static int weft__ring_grow(weft_pool_t *pool) WEFT_REQUIRES(pool->qmu)
+{
+    size_t ncap = pool->rcap ? pool->rcap * 2 : 256;
+    weft__task_t *n = malloc(ncap * sizeof *n);
+    if (n == NULL)
+        return -ENOMEM;
+    size_t count = __atomic_load_n(&pool->rcount, __ATOMIC_RELAXED);
+    for (size_t i = 0; i < count; i++)
+        n[i] = pool->ring[(pool->rhead + i) & (pool->rcap - 1)];
+    free(pool->ring);
+    pool->ring = n;
+    pool->rcap = ncap;
+    pool->rhead = 0;
+    return 0;
+}
+
+/* Queue on the shared ring. Outsiders get -ESHUTDOWN once destroy began;
+ * the pool's own workers may still queue (their tasks run before exit). */
+static int weft__ring_push(weft_pool_t *pool, const weft__task_t *t, bool own)
+{
+    int r = 0;
+    weft_mutex_lock(&pool->qmu);
+    size_t count = __atomic_load_n(&pool->rcount, __ATOMIC_RELAXED);
+    if (!own && __atomic_load_n(&pool->shutdown, __ATOMIC_RELAXED))
+        r = -ESHUTDOWN;
+    else if (count == pool->rcap)
+        r = weft__ring_grow(pool);
+    if (r == 0) {
+        pool->ring[(pool->rhead + count) & (pool->rcap - 1)] = *t;
+        /* The ring itself is published by qmu; rcount is read without the
+         * lock only as a hint, ordered by the fences in weft__notify() and
+         * weft__park(). */
+        __atomic_store_n(&pool->rcount, count + 1, __ATOMIC_RELAXED);
+        if (!own)
+            __atomic_store_n(&pool->submitted_ext, pool->submitted_ext + 1, __ATOMIC_RELAXED);
+    }
+    weft_mutex_unlock(&pool->qmu);
+    return r;
+}
+
+/* Move this worker's share of the shared ring into its deque; the first
+ * task goes to *t. */
+static bool weft__ring_grab(weft__worker_t *w, weft__task_t *t)
+{
+    weft_pool_t *pool = w->pool;
+    if (__atomic_load_n(&pool->rcount, __ATOMIC_RELAXED) == 0)
+        return false;
+    weft_mutex_lock(&pool->qmu);
+    size_t count = __atomic_load_n(&pool->rcount, __ATOMIC_RELAXED);
+    size_t take = count / pool->nthreads + 1;
+    if (take > count)
+        take = count;
+    if (take > WEFT__BATCH_MAX)
+        take = WEFT__BATCH_MAX;
+    size_t mask = pool->rcap - 1;
+    for (size_t i = 0; i < take; i++) {
+        const weft__task_t *src = &pool->ring[(pool->rhead + i) & mask];
+        if (i == 0)
+            *t = *src;
+        else if (!weft__dq_push(&w->dq, src))
+            take = i; /* deque full: leave the rest on the ring */
+    }
+    pool->rhead = (pool->rhead + take) & mask;
+    __atomic_store_n(&pool->rcount, count - take, __ATOMIC_RELAXED);
+    weft_mutex_unlock(&pool->qmu);
+    return take > 0;
+}
+
+/* ---- finding work, waking and parking ------------------------------------- */
+
+static bool weft__steal_any(weft__worker_t *w, weft__task_t *t)
+{
+    weft_pool_t *pool = w->pool;
+    unsigned n = pool->nthreads;
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    unsigned start = (unsigned)(w->rng % n);
+    for (unsigned k = 0; k < n; k++) {
+        weft__worker_t *v = &pool->workers[(start + k) % n];
+        if (v == w)
+            continue;
+        for (int tries = 0; tries < 4; tries++) {
+            int r = weft__dq_steal(&v->dq, t);
+            if (r > 0) {
+                __atomic_store_n(&w->steals, w->steals + 1, __ATOMIC_RELAXED);
+                return true;
+            }
+            if (r == 0)
+                break;
+        }
+    }
+    return false;
+}
+
+static bool weft__find(weft__worker_t *w, weft__task_t *t)
+{
+    return weft__dq_pop(&w->dq, t) || weft__ring_grab(w, t) || weft__steal_any(w, t);
+}
+
+/* Is there anything a worker could take? Called after a seq_cst fence. */
+static bool weft__work_visible(weft_pool_t *pool)
+{
+    if (__atomic_load_n(&pool->rcount, __ATOMIC_RELAXED) != 0)
+        return true;
+    for (unsigned i = 0; i < pool->nthreads; i++)
+        if (weft__dq_size(&pool->workers[i].dq) != 0)
+            return true;
+    return false;
+}
+
+static bool weft__should_exit(weft_pool_t *pool)
+{
+    return __atomic_load_n(&pool->shutdown, __ATOMIC_SEQ_CST) &&
+           __atomic_load_n(&pool->inflight, __ATOMIC_SEQ_CST) == 0;
+}
+
+static void weft__wake_workers(weft_pool_t *pool, int n)
+{
+    /* seq_cst: the bump is what weft__park()'s futex_wait compares against. */
+    __atomic_fetch_add(&pool->ec_seq, 1, __ATOMIC_SEQ_CST);
+    weft__futex_wake(&pool->ec_seq, n);
+}
+
+/*
+ * After queueing a task: wake a parked worker unless one is spinning.
+ *
+ *  submitter (here)                 worker (weft__park)
+ *  [W] bottom / rcount              [W] spinning -= 1, sleepers += 1
+ *      seq_cst fence                    seq_cst fence
+ *  [R] sleepers, spinning           [R] bottom / rcount (weft__work_visible)
+ * Either our loads see the worker counted as asleep and not spinning, and
+ * we bump ec_seq and wake it, or its re-check sees our task and it does not
+ * sleep. A worker that read ec_seq before our bump gets EAGAIN from
+ * futex_wait; one that read it after also sees the task (the bump is a
+ * seq_cst RMW after the push).
+ */
+static void weft__notify(weft_pool_t *pool)
+{
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&pool->sleepers, __ATOMIC_RELAXED) == 0 ||
+        __atomic_load_n(&pool->spinning, __ATOMIC_RELAXED) != 0)
+        return;
+    weft__wake_workers(pool, 1);
+}
+
+/* Sleep until woken. The other column of weft__notify()'s diagram. */
+static void weft__park(weft__worker_t *w)
+{
+    weft_pool_t *pool = w->pool;
+    __atomic_fetch_add(&pool->sleepers, 1, __ATOMIC_RELAXED);
+    /* Acquire: pairs with the seq_cst bump in weft__wake_workers(). */
+    uint32_t seq = __atomic_load_n(&pool->ec_seq, __ATOMIC_ACQUIRE);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (!weft__work_visible(pool) && !weft__should_exit(pool))
+        (void)weft__futex_wait(&pool->ec_seq, seq, NULL);
+    __atomic_fetch_sub(&pool->sleepers, 1, __ATOMIC_RELAXED);
+}
+
+/* Look for work for WEFT__SPIN_NS before parking. */
+static bool weft__spin_for_work(weft__worker_t *w, weft__task_t *t)
+{
+    weft_pool_t *pool = w->pool;
+    __atomic_fetch_add(&pool->spinning, 1, __ATOMIC_SEQ_CST);
+    uint64_t until = weft__now_ns() + WEFT__SPIN_NS;
+    bool found = false;
+    for (unsigned i = 1;; i++) {
+        if (weft__find(w, t)) {
+            found = true;
+            break;
+        }
+        if ((i & 15) == 0 && (weft__now_ns() > until || weft__should_exit(pool)))
+            break;
+        for (int k = 0; k < 8; k++)
+            weft__cpu_relax();
+    }
+    /* The last spinner to find work, while others sleep and more work is
+     * queued, wakes one: ramps parallelism up one worker at a time. */
+    if (__atomic_fetch_sub(&pool->spinning, 1, __ATOMIC_SEQ_CST) == 1 && found &&
+        __atomic_load_n(&pool->sleepers, __ATOMIC_SEQ_CST) != 0 && weft__work_visible(pool))
+        weft__wake_workers(pool, 1);
+    return found;
+}
+
+/* ---- running tasks -------------------------------------------------------- */
+
+static void weft__count_completed(weft_pool_t *pool)
+{
+    weft__worker_t *w = weft__self;
+    if (w != NULL && w->pool == pool)
+        __atomic_store_n(&w->completed, w->completed + 1, __ATOMIC_RELAXED);
+    else
+        __atomic_fetch_add(&pool->completed_ext, 1, __ATOMIC_RELAXED);
+}
+
+void weft__pool_run(weft_pool_t *pool, const weft__task_t *t)
+{
+    weft__worker_t *w = weft__self;
+    weft_task_fn prev_fn = NULL;
+    uintptr_t prev_site = 0;
+    if (w != NULL) {
+        prev_fn = __atomic_load_n(&w->cur_fn, __ATOMIC_RELAXED);
+        prev_site = __atomic_load_n(&w->cur_site, __ATOMIC_RELAXED);
+        __atomic_store_n(&w->cur_fn, t->fn, __ATOMIC_RELAXED);
+        __atomic_store_n(&w->cur_site, t->site, __ATOMIC_RELAXED);
+    }
+    void *r = t->fn(t->arg);
+    if (w != NULL) {
+        __atomic_store_n(&w->cur_fn, prev_fn, __ATOMIC_RELAXED);
+        __atomic_store_n(&w->cur_site, prev_site, __ATOMIC_RELAXED);
+    }
+    if (t->fut != NULL)
+        weft__future_complete(t->fut, r);
+    weft__count_completed(pool);
+}
+
+/* A queued task left the pool (run or skipped). The last one during
+ * shutdown wakes the workers so they can exit: the seq_cst pair is
+ * (inflight, shutdown) here against (shutdown, inflight) in destroy. */
+static void weft__task_done(weft_pool_t *pool)
+{
+    if (__atomic_fetch_sub(&pool->inflight, 1, __ATOMIC_SEQ_CST) == 1 &&
+        __atomic_load_n(&pool->shutdown, __ATOMIC_SEQ_CST))
+        weft__wake_workers(pool, INT32_MAX);
+}
+
+/* A bounded pool has room again: wake blocked submitters.
+ *  worker (here)                    submitter (weft__wait_room)
+ *  [W] queued -= 1   seq_cst        [W] room_waiters += 1  seq_cst
+ *  [R] room_waiters  seq_cst        [R] queued             seq_cst
+ * Either we see the waiter and bump room_seq (its futex_wait then fails
+ * or is woken), or it sees the room we made and does not sleep. */
+static void weft__room_made(weft_pool_t *pool)
+{
+    __atomic_fetch_sub(&pool->queued, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&pool->room_waiters, __ATOMIC_SEQ_CST) != 0) {
+        __atomic_fetch_add(&pool->room_seq, 1, __ATOMIC_SEQ_CST);
+        weft__futex_wake(&pool->room_seq, INT32_MAX);
+    }
+}
+
+/* Run a task a worker took from a queue. */
+static void weft__exec(weft__worker_t *w, weft__task_t *t)
+{
+    weft_pool_t *pool = w->pool;
+    if (pool->capacity != 0)
+        weft__room_made(pool);
+    if (t->fut == NULL || weft__future_claim(t->fut, w->index + 1)) {
+        uint64_t waited = weft__now_ns() - t->enq_ns;
+        if (waited > w->max_wait_ns)
+            __atomic_store_n(&w->max_wait_ns, waited, __ATOMIC_RELAXED);
+        weft__pool_run(pool, t);
+    }
+    if (t->fut != NULL)
+        weft__future_unref(t->fut);
+    weft__task_done(pool);
+}
+
+static void *weft__worker_main(void *arg)
+{
+    weft__worker_t *w = arg;
+    weft_pool_t *pool = w->pool;
+    weft__self = w;
+    __atomic_store_n(&w->tid, weft__tid(), __ATOMIC_RELAXED);
+    weft__task_t t;
+    for (;;) {
+        if (weft__find(w, &t) || weft__spin_for_work(w, &t)) {
+            weft__exec(w, &t);
+            continue;
+        }
+        if (weft__should_exit(pool))
+            break;
+        weft__park(w);
+    }
+    /* Let the other workers see the exit condition too. */
+    weft__wake_workers(pool, INT32_MAX);
+    __atomic_fetch_add(&pool->exited, 1, __ATOMIC_SEQ_CST);
+    weft__futex_wake(&pool->exited, INT32_MAX);
+    return NULL;
+}
+
+/* ---- submitting ----------------------------------------------------------- */
+
+/*
+ * Sleep until a bounded pool has room. The other column of
+ * weft__room_made()'s diagram; a submitter that read room_seq before the
+ * bump gets EAGAIN from futex_wait.
+ */
+static int weft__wait_room(weft_pool_t *pool, const weft__deadline_t *d)
+{
+    __atomic_fetch_add(&pool->room_waiters, 1, __ATOMIC_SEQ_CST);
+    uint32_t seq = __atomic_load_n(&pool->room_seq, __ATOMIC_SEQ_CST);
+    int r = 0;
+    if (__atomic_load_n(&pool->shutdown, __ATOMIC_SEQ_CST))
+        r = -ESHUTDOWN;
+    else if ((size_t)__atomic_load_n(&pool->queued, __ATOMIC_SEQ_CST) >= pool->capacity &&
+             weft__futex_wait(&pool->room_seq, seq, d) == -ETIMEDOUT)
+        r = -ETIMEDOUT;
+    __atomic_fetch_sub(&pool->room_waiters, 1, __ATOMIC_RELAXED);
+    return r;
+}
+
+/* Reserve a place in a bounded queue: 0; 1 to run in the caller instead;
+ * -EAGAIN, -ETIMEDOUT, -ESHUTDOWN. */
+static int weft__reserve(weft_pool_t *pool, bool own, int64_t timeout_ns)
+{
+    weft__deadline_t d;
+    bool have_deadline = false;
+    int64_t q = __atomic_load_n(&pool->queued, __ATOMIC_RELAXED);
+    for (;;) {
+        if ((size_t)q < pool->capacity) {
+            if (__atomic_compare_exchange_n(&pool->queued, &q, q + 1, false,
+                                            __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+                return 0;
+            continue;
+        }
+        if (pool->on_full == WEFT_REJECT_CALLER_RUNS || (pool->on_full == WEFT_REJECT_BLOCK && own))
+            return 1;
+        if (pool->on_full == WEFT_REJECT_ERROR || timeout_ns == 0) {
+            __atomic_fetch_add(&pool->rejected, 1, __ATOMIC_RELAXED);
+            return -EAGAIN;
+        }
+        if (!have_deadline)
+            have_deadline = weft__deadline_init(&d, timeout_ns) == 0;
+        int r = weft__wait_room(pool, &d);
+        if (r != 0)
+            return r;
+        q = __atomic_load_n(&pool->queued, __ATOMIC_RELAXED);
+    }
+}
+
+/* WEFT_REJECT_CALLER_RUNS (or a worker blocked on its own full pool). */
+static int weft__caller_runs(weft_pool_t *pool, weft__task_t *t, weft_future_t **future)
+{
+    weft__worker_t *w = weft__self;
+    if (future != NULL) {
+        t->fut = weft__future_new(pool, t, 1);
+        if (t->fut == NULL)
+            return -ENOMEM;
+        (void)weft__future_claim(t->fut, w != NULL && w->pool == pool ? w->index + 1 : 0);
+    }
+    __atomic_fetch_add(&pool->caller_runs, 1, __ATOMIC_RELAXED);
+    weft__pool_run(pool, t);
+    if (future != NULL)
+        *future = t->fut;
+    return 0;
+}
+
+/* Put an accepted task on a queue: the caller's deque if it is a worker of
+ * the pool and there is room, else the shared ring. */
+static int weft__enqueue(weft_pool_t *pool, const weft__task_t *t, weft__worker_t *w)
+{
+    __atomic_fetch_add(&pool->inflight, 1, __ATOMIC_SEQ_CST);
+    if (w != NULL && weft__dq_push(&w->dq, t)) {
+        __atomic_store_n(&w->submitted, w->submitted + 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    int r = weft__ring_push(pool, t, w != NULL);
+    if (r != 0)
+        weft__task_done(pool);
+    return r;
+}
+
+static int weft__submit(weft_pool_t *pool, weft__task_t *t, weft_future_t **future,
+                        int64_t timeout_ns)
+{
+    if (pool == NULL || t->fn == NULL || !weft__timeout_valid(timeout_ns))
+        return -EINVAL;
+    if (future != NULL)
+        *future = NULL;
+    if (__atomic_load_n(&pool->shutdown, __ATOMIC_RELAXED) && weft_pool_current() != pool)
+        return -ESHUTDOWN;
+    weft__worker_t *w = weft__self;
+    if (w != NULL && w->pool != pool)
+        w = NULL;
+    if (pool->capacity != 0) {
+        int r = weft__reserve(pool, w != NULL, timeout_ns);
+        if (r == 1)
+            return weft__caller_runs(pool, t, future);
+        if (r != 0)
+            return r;
+    }
+    t->enq_ns = weft__now_ns();
+    if (future != NULL && (t->fut = weft__future_new(pool, t, 2)) == NULL) {
+        if (pool->capacity != 0)
+            weft__room_made(pool);
+        return -ENOMEM;
+    }
+    int r = weft__enqueue(pool, t, w);
+    if (r != 0) {
+        if (pool->capacity != 0)
+            weft__room_made(pool);
+        free(t->fut); /* never published: nobody else holds it */
+        return r;
+    }
+    weft__notify(pool);
+    if (future != NULL)
+        *future = t->fut;
+    return 0;
+}
+
+WEFT__NOIPA int weft_pool_submit(weft_pool_t *pool, weft_task_fn fn, void *arg,
+                                 weft_future_t **future)
+{
+    weft__task_t t = {fn, arg, NULL, (uintptr_t)__builtin_return_address(0), 0};
+    return weft__submit(pool, &t, future, WEFT_FOREVER);
+}
+
+WEFT__NOIPA int weft_pool_submit_timed(weft_pool_t *pool, weft_task_fn fn, void *arg,
+                                       weft_future_t **future, int64_t timeout_ns)
+{
+    weft__task_t t = {fn, arg, NULL, (uintptr_t)__builtin_return_address(0), 0};
+    return weft__submit(pool, &t, future, timeout_ns);
+}
+
+int weft_pool_submit_at(weft_pool_t *pool, weft_task_fn fn, void *arg, weft_future_t **future,
+                        const weft_src_site_t *site)
+{
+    uintptr_t s = site != NULL ? (uintptr_t)site | 1u : 0;
+    weft__task_t t = {fn, arg, NULL, s, 0};
+    return weft__submit(pool, &t, future, WEFT_FOREVER);
+}
+
+/* ---- creating, inspecting and destroying ---------------------------------- */
+
+static bool weft__check_requested(void)
+{
+    const char *v = getenv("WEFT_CHECK");
+    if (v != NULL && v[0] != '\0' && strcmp(v, "0") != 0)
+        return true;
+    return (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
+}
+
+static int weft__pool_alloc(weft_pool_t **out, const weft_pool_opts_t *o)
+{
+    unsigned n = o->threads != 0 ? o->threads : weft_cpu_count();
+    if (n > WEFT__MAX_THREADS || (unsigned)o->on_full > WEFT_REJECT_CALLER_RUNS)
+        return -EINVAL;
+    weft_pool_t *pool = calloc(1, sizeof *pool);
+    size_t bytes = (n * sizeof(weft__worker_t) + WEFT__CACHELINE - 1) & ~(size_t)63;
+    weft__worker_t *ws = aligned_alloc(WEFT__CACHELINE, bytes);
+    if (pool == NULL || ws == NULL) {
+        free(pool);
+        free(ws);
+        return -ENOMEM;
+    }
+    memset(ws, 0, bytes);
+    pool->name = o->name != NULL ? o->name : "pool";
+    pool->nthreads = n;
+    pool->capacity = o->queue_capacity;
+    pool->on_full = o->on_full;
+    pool->inline_wait = o->wait_runs_inline;
+    pool->workers = ws;
+    pool->report = weft__check_requested();
+    weft_mutex_init(&pool->qmu, "weft.pool.queue");
+    weft_mutex_init(&pool->dl_mu, "weft.pool.deadlock");
+    for (unsigned i = 0; i < n; i++) {
+        ws[i].pool = pool;
+        ws[i].index = i;
+        ws[i].rng = 0x9E3779B97F4A7C15ull * (i + 1);
+    }
+    *out = pool;
+    return 0;
+}
+
+static void weft__pool_free(weft_pool_t *pool)
+{
+    (void)weft_mutex_destroy(&pool->qmu);
+    (void)weft_mutex_destroy(&pool->dl_mu);
+    free(pool->ring);
+    free(pool->workers);
+    free(pool);
+}
+
+/* Start the workers with every signal blocked (signals go to the
+ * application's threads, as in libuv's pool). */
+static int weft__pool_start(weft_pool_t *pool)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    unsigned started = 0;
+    int err = 0;
+    for (; started < pool->nthreads; started++) {
+        weft__worker_t *w = &pool->workers[started];
+        err = pthread_create(&w->thread, NULL, weft__worker_main, w);
+        if (err != 0)
+            break;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err == 0)
+        return 0;
+    /* Let the started workers exit (nothing is queued), then join them. */
+    __atomic_store_n(&pool->shutdown, 1, __ATOMIC_SEQ_CST);
+    weft__wake_workers(pool, INT32_MAX);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(pool->workers[i].thread, NULL);
+    return -err;
+}
+
+int weft_pool_create(weft_pool_t **pool, const weft_pool_opts_t *opts)
+{
+    static const weft_pool_opts_t defaults;
+    if (pool == NULL)
+        return -EINVAL;
+    *pool = NULL;
+    weft_pool_t *p;
+    int r = weft__pool_alloc(&p, opts != NULL ? opts : &defaults);
+    if (r != 0)
+        return r;
+    r = weft__pool_start(p);
+    if (r != 0) {
+        weft__pool_free(p);
+        return r == -ENOMEM ? r : -EAGAIN;
+    }
+    *pool = p;
+    return 0;
+}
+
+weft_pool_t *weft_pool_current(void)
+{
+    weft__worker_t *w = weft__self;
+    return w != NULL ? w->pool : NULL;
+}
+
+const char *weft_pool_name(const weft_pool_t *pool)
+{
+    return pool != NULL ? pool->name : "(null)";
+}
+
+static uint64_t weft__ld(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+int weft_pool_stats(weft_pool_t *pool, weft_pool_stats_t *out)
+{
+    if (pool == NULL || out == NULL)
+        return -EINVAL;
+    memset(out, 0, sizeof *out);
+    out->name = pool->name;
+    out->threads = pool->nthreads;
+    out->queued = __atomic_load_n(&pool->rcount, __ATOMIC_RELAXED);
+    out->submitted = weft__ld(&pool->submitted_ext);
+    out->completed = weft__ld(&pool->completed_ext);
+    for (unsigned i = 0; i < pool->nthreads; i++) {
+        weft__worker_t *w = &pool->workers[i];
+        out->queued += (uint64_t)weft__dq_size(&w->dq);
+        out->running += __atomic_load_n(&w->cur_fn, __ATOMIC_RELAXED) != NULL;
+        out->submitted += weft__ld(&w->submitted);
+        out->completed += weft__ld(&w->completed);
+        out->steals += weft__ld(&w->steals);
+        out->inline_runs += weft__ld(&w->inline_runs);
+        uint64_t mw = weft__ld(&w->max_wait_ns);
+        if (mw > out->max_queue_wait_ns)
+            out->max_queue_wait_ns = mw;
+    }
+    out->rejected = weft__ld(&pool->rejected);
+    out->caller_runs = weft__ld(&pool->caller_runs);
+    out->submitted += out->caller_runs;
+    out->cancelled = weft__ld(&pool->cancelled);
+    out->deadlocks = weft__ld(&pool->deadlocks);
+    return 0;
+}
+
+/* Wait until every worker has returned, or the deadline. */
+static int weft__wait_exited(weft_pool_t *pool, const weft__deadline_t *d)
+{
+    for (;;) {
+        uint32_t e = __atomic_load_n(&pool->exited, __ATOMIC_SEQ_CST);
+        if (e == pool->nthreads)
+            return 0;
+        if (weft__futex_wait(&pool->exited, e, d) == -ETIMEDOUT)
+            return -ETIMEDOUT;
+    }
+}
+
+int weft_pool_destroy_timed(weft_pool_t *pool, int64_t timeout_ns)
+{
+    weft__deadline_t d;
+    if (pool == NULL || weft__deadline_init(&d, timeout_ns) != 0)
+        return -EINVAL;
+    if (weft_pool_current() == pool)
+        return -EDEADLK;
+    weft_mutex_lock(&pool->qmu);
+    __atomic_store_n(&pool->shutdown, 1, __ATOMIC_SEQ_CST);
+    weft_mutex_unlock(&pool->qmu);
+    /* Wake parked workers (they re-check weft__should_exit) and blocked
+     * submitters (they return -ESHUTDOWN). */
+    weft__wake_workers(pool, INT32_MAX);
+    __atomic_fetch_add(&pool->room_seq, 1, __ATOMIC_SEQ_CST);
+    weft__futex_wake(&pool->room_seq, INT32_MAX);
+    if (weft__wait_exited(pool, &d) != 0)
+        return -ETIMEDOUT;
+    for (unsigned i = 0; i < pool->nthreads; i++)
+        pthread_join(pool->workers[i].thread, NULL);
+    /* Blocked submitters may still be leaving weft__wait_room(). */
+    while (__atomic_load_n(&pool->room_waiters, __ATOMIC_SEQ_CST) != 0)
+        sched_yield();
+    weft__pool_free(pool);
+    return 0;
+}
+
+int weft_pool_destroy(weft_pool_t *pool)
+{
+    return weft_pool_destroy_timed(pool, WEFT_FOREVER);
+}

@@ -1,0 +1,167 @@
+/*
+ * Internal structures of the exec layer's thread pool: tasks, the per-worker
+ * work-stealing deque, workers, the pool and futures. Shared by
+ * src/exec/pool.c (queues, workers, parking) and src/exec/future.c (futures,
+ * deadlock detection and its report).
+ */
+#ifndef WEFT_INTERNAL_EXEC_H
+#define WEFT_INTERNAL_EXEC_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "internal/base.h"
+#include "weft/pool.h"
+#include "weft/sync.h"
+
+#define WEFT__CACHELINE 64
+
+/* ---- tasks ---------------------------------------------------------------- */
+
+/*
+ * A queued task, copied by value through the queues (no allocation per
+ * task). `site` is the submit site: a return address, or a
+ * weft_src_site_t pointer with bit 0 set (WEFT_POOL_SUBMIT).
+ */
+typedef struct weft__task {
+    weft_task_fn fn;
+    void *arg;
+    weft_future_t *fut; /* NULL: nobody awaits the result */
+    uintptr_t site;
+    uint64_t enq_ns; /* when it was queued, for the queue-wait statistic */
+} weft__task_t;
+
+#define WEFT__TASK_WORDS 5
+typedef struct weft__slot {
+    uintptr_t w[WEFT__TASK_WORDS];
+} weft__slot_t;
+
+_Static_assert(sizeof(weft__task_t) == sizeof(weft__slot_t), "task is five words");
+
+/* ---- futures ---------------------------------------------------------------- */
+
+/*
+ * Future states (the futex word `state`):
+ *
+ *   QUEUED     submitted, not started; cancel or a worker may claim it
+ *   RUNNING    claimed by one worker (or an inline waiter); `runner` says who
+ *   DONE       `result` is valid (stored before the release of DONE)
+ *   CANCELLED  cancelled while QUEUED; fn never runs
+ *
+ * QUEUED -> RUNNING and QUEUED -> CANCELLED are CASes, so exactly one of
+ * "a worker runs it", "a waiter runs it inline", "it is cancelled" wins.
+ */
+enum {
+    WEFT__F_QUEUED = 0,
+    WEFT__F_RUNNING = 1,
+    WEFT__F_DONE = 2,
+    WEFT__F_CANCELLED = 3,
+};
+
+struct weft_future {
+    uint32_t state;     /* atomic; futex word */
+    uint32_t refs;      /* atomic: the caller's, plus the queue's until popped */
+    uint32_t waiters;   /* atomic: threads asleep (or about to sleep) on state */
+    uint32_t runner;    /* atomic, relaxed: worker index + 1 while RUNNING, else 0 */
+    void *result;       /* written before DONE is released; read after acquiring it */
+    weft_pool_t *pool;  /* read-only */
+    weft_task_fn fn;    /* read-only: for inline runs and reports */
+    void *arg;          /* read-only: for inline runs */
+    uintptr_t site;     /* read-only: for reports */
+};
+
+/* ---- the work-stealing deque (Chase-Lev, fixed capacity) ------------------ */
+
+#define WEFT__DEQUE_CAP 256u /* a power of two; overflow goes to the shared queue */
+
+typedef struct weft__deque {
+    _Alignas(WEFT__CACHELINE) int64_t top; /* atomic: thieves CAS it up */
+    _Alignas(WEFT__CACHELINE) int64_t bottom; /* atomic; written by the owner only */
+    weft__slot_t slots[WEFT__DEQUE_CAP];   /* words accessed with relaxed atomics */
+} weft__deque_t;
+
+/* ---- workers and the pool ------------------------------------------------- */
+
+typedef struct weft__worker {
+    weft__deque_t dq;
+    _Alignas(WEFT__CACHELINE) weft_pool_t *pool; /* read-only */
+    unsigned index;                               /* read-only */
+    pthread_t thread;                             /* written before the worker runs */
+    uint32_t tid;                                 /* atomic, relaxed: for reports */
+    uint64_t rng;                                 /* owner only: victim choice */
+    weft_future_t *waiting_on; /* protected by pool->dl_mu: future this worker waits on */
+    weft_task_fn cur_fn;       /* atomic, relaxed; owner writes: the running task */
+    uintptr_t cur_site;        /* atomic, relaxed; owner writes */
+    /* Statistics: atomic, relaxed, written by the owner only. */
+    uint64_t completed;
+    uint64_t steals;
+    uint64_t inline_runs;
+    uint64_t submitted;
+    uint64_t max_wait_ns;
+} weft__worker_t;
+
+struct weft_pool {
+    const char *name;      /* read-only */
+    unsigned nthreads;     /* read-only */
+    size_t capacity;       /* read-only; 0: unbounded */
+    weft_reject_t on_full; /* read-only */
+    bool inline_wait;      /* read-only */
+    weft__worker_t *workers; /* read-only array of nthreads */
+
+    /* The shared (injection) queue for tasks submitted from outside. */
+    weft_mutex_t qmu;
+    weft__task_t *ring;    /* protected by qmu */
+    size_t rcap;           /* protected by qmu: a power of two */
+    size_t rhead;          /* protected by qmu */
+    size_t rcount;         /* atomic; written under qmu, read without it */
+    uint32_t shutdown;     /* atomic; set under qmu by destroy */
+
+    /* Counters that every submit touches. */
+    _Alignas(WEFT__CACHELINE) int64_t inflight; /* atomic: accepted, not finished */
+    int64_t queued;        /* atomic: queued, not started (bounded pools only) */
+
+    /* Parking (an eventcount): workers sleep on ec_seq. */
+    _Alignas(WEFT__CACHELINE) uint32_t ec_seq; /* atomic; futex word */
+    uint32_t sleepers;     /* atomic: workers parked or about to park */
+    uint32_t spinning;     /* atomic: workers searching for work */
+    uint32_t exited;       /* atomic; futex word: workers that have returned */
+
+    /* WEFT_REJECT_BLOCK submitters wait for room on room_seq. */
+    _Alignas(WEFT__CACHELINE) uint32_t room_seq; /* atomic; futex word */
+    uint32_t room_waiters; /* atomic */
+
+    /* Deadlock detection: worker wait registrations and the report. */
+    weft_mutex_t dl_mu;
+
+    /* Statistics: atomic, relaxed. */
+    uint64_t submitted_ext; /* tasks submitted from outside the pool */
+    uint64_t rejected;
+    uint64_t caller_runs;
+    uint64_t cancelled;
+    uint64_t deadlocks;
+    uint64_t completed_ext; /* tasks completed outside the workers (caller runs) */
+    bool report;            /* read-only: print deadlock reports (WEFT_CHECK) */
+};
+
+/* The worker the calling thread is, or NULL. */
+extern __thread weft__worker_t *weft__self;
+
+/* future.c */
+weft_future_t *weft__future_new(weft_pool_t *pool, const weft__task_t *t, uint32_t refs);
+void weft__future_unref(weft_future_t *f);
+/* Claim a queued future for running (QUEUED -> RUNNING): false if it was
+ * cancelled or claimed by someone else. */
+bool weft__future_claim(weft_future_t *f, unsigned runner);
+void weft__future_complete(weft_future_t *f, void *result);
+
+/* pool.c */
+/* Run a task in the calling thread (a worker, an inline waiter or a
+ * caller-runs submitter), with its future already claimed if it has one. */
+void weft__pool_run(weft_pool_t *pool, const weft__task_t *t);
+
+/* pool_report.c: print the pool-deadlock report for `waiter`, which found
+ * that waiting on `f` would deadlock. Called with pool->dl_mu held. */
+void weft__pool_deadlock_report(weft_pool_t *pool, const weft__worker_t *waiter,
+                                const weft_future_t *f);
+
+#endif /* WEFT_INTERNAL_EXEC_H */
