@@ -5,18 +5,24 @@
  * DESIGN
  * Queues. Each worker owns a Chase-Lev deque: it pushes and pops at the
  * bottom (LIFO, cache-warm), idle workers steal from the top (FIFO). Tasks
- * submitted by a worker of the pool go to its own deque; tasks submitted
- * from any other thread go to the shared ring under `qmu`, from which a
- * worker takes a batch at a time (its share of what is queued) into its
- * deque, so the shared lock is taken about once per batch, not per task.
- * Tasks travel by value (five words); the only allocation per task is the
- * future, and only when the caller asks for one.
+ * submitted by a worker of the pool go to its own deque. A thread outside
+ * the pool gets a deque of its own on its first submit (it only pushes, the
+ * workers only steal), so submitting takes no lock and shares no written
+ * cache line with other submitters. When a deque is full, or more than
+ * WEFT__EXT_MAX outside threads submit, tasks go to the shared ring under
+ * `qmu`, from which a worker takes a batch at a time. Tasks travel by value
+ * (five words); the only allocation per task is the future, and only when
+ * the caller asks for one.
  *
- * Counting. `inflight` counts tasks accepted and not yet finished; the
- * workers exit once destroy has set `shutdown` and `inflight` is 0, so
- * every task queued before destroy (and every task those tasks submit)
- * runs. Bounded pools also count `queued` (not yet started) against the
- * capacity.
+ * Counting. No counter is shared by every submit: each queue's owner counts
+ * the tasks it queued (`submitted`, before publishing them) and each worker
+ * counts the tasks it finished. Once destroy has set `shutdown`, a worker
+ * with nothing to do sums the finished counts and then the submitted counts;
+ * since a task is counted as submitted before it can finish, equal sums
+ * prove an instant with nothing queued or running (weft__all_done). Then no
+ * task is left to submit more, and the workers exit: every task queued
+ * before destroy, and every task those tasks queue, has run. Bounded pools
+ * also count `queued` (not yet started) against the capacity.
  *
  * Idle workers. A worker that finds no work spins for WEFT__SPIN_NS (a
  * wake-up across CPUs costs far more than a short spin), then parks on the
@@ -163,10 +169,9 @@ static int weft__ring_push(weft_pool_t *pool, const weft__task_t *t, bool own)
         pool->ring[(pool->rhead + count) & (pool->rcap - 1)] = *t;
         /* The ring itself is published by qmu; rcount is read without the
          * lock only as a hint, ordered by the fences in weft__notify() and
-         * weft__park(). */
+         * weft__park(). ring_pushed: see weft__all_done(). */
         __atomic_store_n(&pool->rcount, count + 1, __ATOMIC_RELAXED);
-        if (!own)
-            __atomic_store_n(&pool->submitted_ext, pool->submitted_ext + 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&pool->ring_pushed, pool->ring_pushed + 1, __ATOMIC_RELEASE);
     }
     weft_mutex_unlock(&pool->qmu);
     return r;
@@ -202,26 +207,36 @@ static bool weft__ring_grab(weft__worker_t *w, weft__task_t *t)
 
 /* ---- finding work, waking and parking ------------------------------------- */
 
+/* Try a victim's deque a few times (a lost race is not an empty deque). */
+static bool weft__steal_from(weft__deque_t *q, weft__task_t *t)
+{
+    for (int tries = 0; tries < 4; tries++) {
+        int r = weft__dq_steal(q, t);
+        if (r != -1)
+            return r > 0;
+    }
+    return false;
+}
+
+/* Outside submitters' deques first (oldest work), then other workers'. */
 static bool weft__steal_any(weft__worker_t *w, weft__task_t *t)
 {
     weft_pool_t *pool = w->pool;
-    unsigned n = pool->nthreads;
     w->rng ^= w->rng << 13;
     w->rng ^= w->rng >> 7;
     w->rng ^= w->rng << 17;
-    unsigned start = (unsigned)(w->rng % n);
+    /* Acquire: pairs with the release in weft__ext_register(). */
+    unsigned ne = __atomic_load_n(&pool->next_ext, __ATOMIC_ACQUIRE);
+    unsigned start = (unsigned)(w->rng >> 32);
+    for (unsigned k = 0; k < ne; k++)
+        if (weft__steal_from(&pool->exts[(start + k) % ne]->dq, t))
+            return true;
+    unsigned n = pool->nthreads;
     for (unsigned k = 0; k < n; k++) {
         weft__worker_t *v = &pool->workers[(start + k) % n];
-        if (v == w)
-            continue;
-        for (int tries = 0; tries < 4; tries++) {
-            int r = weft__dq_steal(&v->dq, t);
-            if (r > 0) {
-                __atomic_store_n(&w->steals, w->steals + 1, __ATOMIC_RELAXED);
-                return true;
-            }
-            if (r == 0)
-                break;
+        if (v != w && weft__steal_from(&v->dq, t)) {
+            __atomic_store_n(&w->steals, w->steals + 1, __ATOMIC_RELAXED);
+            return true;
         }
     }
     return false;
@@ -229,7 +244,7 @@ static bool weft__steal_any(weft__worker_t *w, weft__task_t *t)
 
 static bool weft__find(weft__worker_t *w, weft__task_t *t)
 {
-    return weft__dq_pop(&w->dq, t) || weft__ring_grab(w, t) || weft__steal_any(w, t);
+    return weft__dq_pop(&w->dq, t) || weft__steal_any(w, t) || weft__ring_grab(w, t);
 }
 
 /* Is there anything a worker could take? Called after a seq_cst fence. */
@@ -237,16 +252,42 @@ static bool weft__work_visible(weft_pool_t *pool)
 {
     if (__atomic_load_n(&pool->rcount, __ATOMIC_RELAXED) != 0)
         return true;
+    unsigned ne = __atomic_load_n(&pool->next_ext, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < ne; i++)
+        if (weft__dq_size(&pool->exts[i]->dq) != 0)
+            return true;
     for (unsigned i = 0; i < pool->nthreads; i++)
         if (weft__dq_size(&pool->workers[i].dq) != 0)
             return true;
     return false;
 }
 
+/*
+ * True if at one instant every task ever queued had finished. Finished
+ * counts are read first, submitted counts after: each count only grows, and
+ * a task is counted as submitted (release) before it is published, so it is
+ * counted as finished (release) only after that. With F(x), S(x) the true
+ * totals at instant x between the two sweeps: sum(finished read) <= F(x) <=
+ * S(x) <= sum(submitted read). Equal sums force F(x) == S(x).
+ */
+static bool weft__all_done(weft_pool_t *pool)
+{
+    uint64_t fin = 0, sub = 0;
+    for (unsigned i = 0; i < pool->nthreads; i++)
+        fin += __atomic_load_n(&pool->workers[i].finished, __ATOMIC_ACQUIRE);
+    /* No fence needed: acquire loads are not reordered with later loads. */
+    for (unsigned i = 0; i < pool->nthreads; i++)
+        sub += __atomic_load_n(&pool->workers[i].submitted, __ATOMIC_ACQUIRE);
+    unsigned ne = __atomic_load_n(&pool->next_ext, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < ne; i++)
+        sub += __atomic_load_n(&pool->exts[i]->submitted, __ATOMIC_ACQUIRE);
+    sub += __atomic_load_n(&pool->ring_pushed, __ATOMIC_ACQUIRE);
+    return fin == sub;
+}
+
 static bool weft__should_exit(weft_pool_t *pool)
 {
-    return __atomic_load_n(&pool->shutdown, __ATOMIC_SEQ_CST) &&
-           __atomic_load_n(&pool->inflight, __ATOMIC_SEQ_CST) == 0;
+    return __atomic_load_n(&pool->shutdown, __ATOMIC_SEQ_CST) && weft__all_done(pool);
 }
 
 static void weft__wake_workers(weft_pool_t *pool, int n)
@@ -271,7 +312,7 @@ static void weft__wake_workers(weft_pool_t *pool, int n)
  */
 static void weft__notify(weft_pool_t *pool)
 {
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    weft__fence_seq_cst();
     if (__atomic_load_n(&pool->sleepers, __ATOMIC_RELAXED) == 0 ||
         __atomic_load_n(&pool->spinning, __ATOMIC_RELAXED) != 0)
         return;
@@ -285,7 +326,7 @@ static void weft__park(weft__worker_t *w)
     __atomic_fetch_add(&pool->sleepers, 1, __ATOMIC_RELAXED);
     /* Acquire: pairs with the seq_cst bump in weft__wake_workers(). */
     uint32_t seq = __atomic_load_n(&pool->ec_seq, __ATOMIC_ACQUIRE);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    weft__fence_seq_cst();
     if (!weft__work_visible(pool) && !weft__should_exit(pool))
         (void)weft__futex_wait(&pool->ec_seq, seq, NULL);
     __atomic_fetch_sub(&pool->sleepers, 1, __ATOMIC_RELAXED);
@@ -348,16 +389,6 @@ void weft__pool_run(weft_pool_t *pool, const weft__task_t *t)
     weft__count_completed(pool);
 }
 
-/* A queued task left the pool (run or skipped). The last one during
- * shutdown wakes the workers so they can exit: the seq_cst pair is
- * (inflight, shutdown) here against (shutdown, inflight) in destroy. */
-static void weft__task_done(weft_pool_t *pool)
-{
-    if (__atomic_fetch_sub(&pool->inflight, 1, __ATOMIC_SEQ_CST) == 1 &&
-        __atomic_load_n(&pool->shutdown, __ATOMIC_SEQ_CST))
-        weft__wake_workers(pool, INT32_MAX);
-}
-
 /* A bounded pool has room again: wake blocked submitters.
  *  worker (here)                    submitter (weft__wait_room)
  *  [W] queued -= 1   seq_cst        [W] room_waiters += 1  seq_cst
@@ -387,7 +418,10 @@ static void weft__exec(weft__worker_t *w, weft__task_t *t)
     }
     if (t->fut != NULL)
         weft__future_unref(t->fut);
-    weft__task_done(pool);
+    /* Release: see weft__all_done(). No wake-up is needed for destroy: this
+     * worker re-checks weft__should_exit() itself before it parks, after
+     * the fence in weft__park(), and a worker that exits wakes the rest. */
+    __atomic_store_n(&w->finished, w->finished + 1, __ATOMIC_RELEASE);
 }
 
 static void *weft__worker_main(void *arg)
@@ -480,19 +514,73 @@ static int weft__caller_runs(weft_pool_t *pool, weft__task_t *t, weft_future_t *
     return 0;
 }
 
-/* Put an accepted task on a queue: the caller's deque if it is a worker of
- * the pool and there is room, else the shared ring. */
+/* ---- outside submitters' deques ------------------------------------------ */
+
+/* Per thread: the deque this thread submits to, for a few recent pools. */
+#define WEFT__EXT_CACHE 4
+static __thread struct {
+    uint64_t pool_id;
+    weft__ext_t *q; /* NULL with a pool_id set: use the ring */
+} weft__ext_cache[WEFT__EXT_CACHE];
+
+static uint64_t weft__pool_ids;
+
+/* Find or create the calling thread's deque in `pool` (NULL: none left). */
+static weft__ext_t *weft__ext_register(weft_pool_t *pool)
+{
+    uint32_t tid = weft__tid();
+    weft__ext_t *q = NULL;
+    weft_mutex_lock(&pool->qmu);
+    unsigned n = __atomic_load_n(&pool->next_ext, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < n && q == NULL; i++)
+        if (pool->exts[i]->owner == tid)
+            q = pool->exts[i];
+    if (q == NULL && n < WEFT__EXT_MAX && (q = aligned_alloc(WEFT__CACHELINE, sizeof *q))) {
+        memset(q, 0, sizeof *q);
+        q->owner = tid;
+        pool->exts[n] = q;
+        /* Release: publishes exts[n] to the acquire loads of next_ext. */
+        __atomic_store_n(&pool->next_ext, n + 1, __ATOMIC_RELEASE);
+    }
+    weft_mutex_unlock(&pool->qmu);
+    return q;
+}
+
+static weft__ext_t *weft__ext_queue(weft_pool_t *pool)
+{
+    unsigned slot = (unsigned)(pool->id % WEFT__EXT_CACHE);
+    if (weft__likely(weft__ext_cache[slot].pool_id == pool->id))
+        return weft__ext_cache[slot].q;
+    weft__ext_t *q = weft__ext_register(pool);
+    weft__ext_cache[slot].pool_id = pool->id;
+    weft__ext_cache[slot].q = q;
+    return q;
+}
+
+/* Put an accepted task on a queue: the caller's own deque (as a worker of
+ * the pool, or as an outside submitter) if there is room, else the ring.
+ * The count goes up before the push publishes the task: weft__all_done(). */
 static int weft__enqueue(weft_pool_t *pool, const weft__task_t *t, weft__worker_t *w)
 {
-    __atomic_fetch_add(&pool->inflight, 1, __ATOMIC_SEQ_CST);
-    if (w != NULL && weft__dq_push(&w->dq, t)) {
-        __atomic_store_n(&w->submitted, w->submitted + 1, __ATOMIC_RELAXED);
-        return 0;
+    weft__deque_t *dq = NULL;
+    uint64_t *count = NULL;
+    if (w != NULL) {
+        dq = &w->dq;
+        count = &w->submitted;
+    } else {
+        weft__ext_t *q = weft__ext_queue(pool);
+        if (q != NULL) {
+            dq = &q->dq;
+            count = &q->submitted;
+        }
     }
-    int r = weft__ring_push(pool, t, w != NULL);
-    if (r != 0)
-        weft__task_done(pool);
-    return r;
+    if (dq != NULL) {
+        __atomic_store_n(count, *count + 1, __ATOMIC_RELEASE);
+        if (weft__dq_push(dq, t))
+            return 0;
+        __atomic_store_n(count, *count - 1, __ATOMIC_RELEASE);
+    }
+    return weft__ring_push(pool, t, w != NULL);
 }
 
 static int weft__submit(weft_pool_t *pool, weft__task_t *t, weft_future_t **future,
@@ -586,6 +674,7 @@ static int weft__pool_alloc(weft_pool_t **out, const weft_pool_opts_t *o)
     pool->inline_wait = o->wait_runs_inline;
     pool->workers = ws;
     pool->report = weft__check_requested();
+    pool->id = __atomic_add_fetch(&weft__pool_ids, 1, __ATOMIC_RELAXED);
     weft_mutex_init(&pool->qmu, "weft.pool.queue");
     weft_mutex_init(&pool->dl_mu, "weft.pool.deadlock");
     for (unsigned i = 0; i < n; i++) {
@@ -601,6 +690,8 @@ static void weft__pool_free(weft_pool_t *pool)
 {
     (void)weft_mutex_destroy(&pool->qmu);
     (void)weft_mutex_destroy(&pool->dl_mu);
+    for (unsigned i = 0; i < pool->next_ext; i++)
+        free(pool->exts[i]);
     free(pool->ring);
     free(pool->workers);
     free(pool);
@@ -675,7 +766,12 @@ int weft_pool_stats(weft_pool_t *pool, weft_pool_stats_t *out)
     out->name = pool->name;
     out->threads = pool->nthreads;
     out->queued = __atomic_load_n(&pool->rcount, __ATOMIC_RELAXED);
-    out->submitted = weft__ld(&pool->submitted_ext);
+    out->submitted = weft__ld(&pool->ring_pushed);
+    unsigned ne = __atomic_load_n(&pool->next_ext, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < ne; i++) {
+        out->queued += (uint64_t)weft__dq_size(&pool->exts[i]->dq);
+        out->submitted += weft__ld(&pool->exts[i]->submitted);
+    }
     out->completed = weft__ld(&pool->completed_ext);
     for (unsigned i = 0; i < pool->nthreads; i++) {
         weft__worker_t *w = &pool->workers[i];

@@ -16,6 +16,30 @@
 
 #define WEFT__CACHELINE 64
 
+/*
+ * A full (seq_cst) fence. ThreadSanitizer does not model fences (gcc
+ * refuses to compile them under -fsanitize=thread), so there it becomes a
+ * seq_cst read-modify-write of a local, which is a full barrier on the
+ * hardware; TSan checks data races, and no non-atomic data in the exec
+ * layer relies on a fence for its happens-before edge.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define WEFT__TSAN_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEFT__TSAN_BUILD 1
+#endif
+#endif
+static inline void weft__fence_seq_cst(void)
+{
+#ifdef WEFT__TSAN_BUILD
+    int dummy = 0;
+    __atomic_fetch_add(&dummy, 0, __ATOMIC_SEQ_CST);
+#else
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
 /* ---- tasks ---------------------------------------------------------------- */
 
 /*
@@ -80,6 +104,23 @@ typedef struct weft__deque {
     weft__slot_t slots[WEFT__DEQUE_CAP];   /* words accessed with relaxed atomics */
 } weft__deque_t;
 
+/* ---- submission queues of threads outside the pool ------------------------ */
+
+/*
+ * A thread outside the pool that submits gets its own deque, which it only
+ * pushes to and the workers only steal from, so a submit takes no lock and
+ * touches no line that other submitters write. Registered on first use, kept
+ * until the pool is destroyed; past WEFT__EXT_MAX threads, submitters share
+ * the locked ring.
+ */
+#define WEFT__EXT_MAX 64u
+
+typedef struct weft__ext {
+    weft__deque_t dq;
+    _Alignas(WEFT__CACHELINE) uint64_t submitted; /* atomic; written by the owner only */
+    uint32_t owner;                                /* read-only: the owner's tid */
+} weft__ext_t;
+
 /* ---- workers and the pool ------------------------------------------------- */
 
 typedef struct weft__worker {
@@ -96,7 +137,8 @@ typedef struct weft__worker {
     uint64_t completed;
     uint64_t steals;
     uint64_t inline_runs;
-    uint64_t submitted;
+    uint64_t submitted; /* tasks this worker queued (before publishing them) */
+    uint64_t finished;  /* tasks this worker took off a queue and is done with */
     uint64_t max_wait_ns;
 } weft__worker_t;
 
@@ -114,11 +156,16 @@ struct weft_pool {
     size_t rcap;           /* protected by qmu: a power of two */
     size_t rhead;          /* protected by qmu */
     size_t rcount;         /* atomic; written under qmu, read without it */
+    uint64_t ring_pushed;  /* atomic; written under qmu: tasks ever queued on the ring */
     uint32_t shutdown;     /* atomic; set under qmu by destroy */
+    uint64_t id;           /* read-only: unique, never reused (keys submitters' caches) */
 
-    /* Counters that every submit touches. */
-    _Alignas(WEFT__CACHELINE) int64_t inflight; /* atomic: accepted, not finished */
-    int64_t queued;        /* atomic: queued, not started (bounded pools only) */
+    /* Deques of outside submitters: entries [0, next_ext) are published. */
+    weft__ext_t *exts[WEFT__EXT_MAX]; /* written under qmu, before next_ext */
+    uint32_t next_ext;     /* atomic: release by the registrar, acquire by readers */
+
+    /* Bounded pools only: tasks queued and not started. */
+    _Alignas(WEFT__CACHELINE) int64_t queued; /* atomic */
 
     /* Parking (an eventcount): workers sleep on ec_seq. */
     _Alignas(WEFT__CACHELINE) uint32_t ec_seq; /* atomic; futex word */
@@ -134,7 +181,6 @@ struct weft_pool {
     weft_mutex_t dl_mu;
 
     /* Statistics: atomic, relaxed. */
-    uint64_t submitted_ext; /* tasks submitted from outside the pool */
     uint64_t rejected;
     uint64_t caller_runs;
     uint64_t cancelled;
