@@ -49,6 +49,7 @@
 #define WEFT__MAX_THREADS 4096u
 
 __thread weft__worker_t *weft__self __attribute__((tls_model("initial-exec")));
+int weft__exec_fault;
 
 /* ---- task slots and the Chase-Lev deque ----------------------------------- */
 
@@ -122,6 +123,11 @@ static int weft__dq_steal(weft__deque_t *q, weft__task_t *t)
     if (top >= b)
         return 0;
     weft__slot_get(&q->slots[top & WEFT__DEQUE_MASK], t);
+    if (weft__unlikely(__atomic_load_n(&weft__exec_fault, __ATOMIC_RELAXED) != 0)) {
+        weft__cpu_relax(); /* broken on purpose: a store where a CAS is needed */
+        __atomic_store_n(&q->top, top + 1, __ATOMIC_SEQ_CST);
+        return 1;
+    }
     /* seq_cst: orders against weft__dq_pop()'s CAS for the last task. */
     if (!__atomic_compare_exchange_n(&q->top, &top, top + 1, false, __ATOMIC_SEQ_CST,
                                      __ATOMIC_RELAXED))

@@ -189,6 +189,15 @@ struct weft_pool {
     bool report;            /* read-only: print deadlock reports (WEFT_CHECK) */
 };
 
+/*
+ * Deliberate breakage for the stress harness's self-test (never set by the
+ * library): WEFT__FAULT_STEAL_NO_CAS makes a thief take a task by storing
+ * the new top instead of a CAS, so two thieves can take the same task (it
+ * runs twice) or skip one (it never runs).
+ */
+enum { WEFT__FAULT_STEAL_NO_CAS = 1 };
+extern int weft__exec_fault;
+
 /* The worker the calling thread is, or NULL. */
 extern __thread weft__worker_t *weft__self;
 
