@@ -10,5 +10,6 @@
 #include "weft/base.h"
 #include "weft/sync.h"
 #include "weft/pool.h"
+#include "weft/proc.h"
 
 #endif /* WEFT_H */
