@@ -228,15 +228,17 @@ static void weft__worker_lost(weft_proc_pool_t *pool, weft__pworker_t *w, bool k
     pid_t pid = w->pid;
     weft_proc_future_t *f = w->task;
     int st = weft__reap(w, kill_now);
-    if (f != NULL) {
-        weft__stat_add(&pool->running, -1);
-        weft__stat_add(&pool->crashed, 1);
-        if (WIFSIGNALED(st))
-            weft__pf_fail(f, WEFT_PROC_SIGNALED, -ECHILD, pid, WTERMSIG(st));
-        else
-            weft__pf_fail(f, WEFT_PROC_EXITED, -ECHILD, pid, WEXITSTATUS(st));
-    }
-    (void)weft__spawn(pool, w); /* a failed fork leaves the slot empty: retried */
+    /* Replace it before reporting, so the pool is whole when a waiter wakes.
+     * A failed fork leaves the slot empty; weft__dispatch() retries. */
+    (void)weft__spawn(pool, w);
+    if (f == NULL)
+        return;
+    weft__stat_add(&pool->running, -1);
+    weft__stat_add(&pool->crashed, 1);
+    if (WIFSIGNALED(st))
+        weft__pf_fail(f, WEFT_PROC_SIGNALED, -ECHILD, pid, WTERMSIG(st));
+    else
+        weft__pf_fail(f, WEFT_PROC_EXITED, -ECHILD, pid, WEXITSTATUS(st));
 }
 
 static void weft__worker_timeout(weft_proc_pool_t *pool, weft__pworker_t *w)
@@ -245,9 +247,9 @@ static void weft__worker_timeout(weft_proc_pool_t *pool, weft__pworker_t *w)
     weft_proc_future_t *f = w->task;
     weft__task_ended(pool, w);
     (void)weft__reap(w, true);
+    (void)weft__spawn(pool, w);
     weft__stat_add(&pool->timed_out, 1);
     weft__pf_fail(f, WEFT_PROC_TIMEDOUT, -ETIME, pid, SIGKILL);
-    (void)weft__spawn(pool, w);
 }
 
 /* A result arrived (or the socket closed). */
