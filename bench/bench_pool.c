@@ -23,6 +23,8 @@
 
 #include "weft.h"
 
+#define MAX_REPS 15
+
 typedef struct cfg {
     unsigned threads;
     long tasks;
@@ -36,9 +38,30 @@ static double now_s(void)
     return (double)weft_now_ns() / 1e9;
 }
 
-static double best_of(double a, double b)
+
+static int cmp_double(const void *a, const void *b)
 {
-    return a < b || b == 0 ? a : b;
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of v[0..n) (sorts v). */
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The 1-minute load average, to judge how busy the machine was. */
+static double loadavg(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f != NULL && fscanf(f, "%lf", &l) != 1)
+        l = -1;
+    if (f != NULL)
+        fclose(f);
+    return l;
 }
 
 /* ---- the CPU-bound job ------------------------------------------------------ */
@@ -231,7 +254,7 @@ static void parse(cfg_t *c, int argc, char **argv)
     c->threads = weft_cpu_count();
     c->tasks = 500000;
     c->trips = 20000;
-    c->reps = 3;
+    c->reps = 5;
     c->work = 200000000;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "0";
@@ -254,7 +277,7 @@ static void parse(cfg_t *c, int argc, char **argv)
             exit(2);
         }
     }
-    if (c->threads == 0 || c->tasks <= 0 || c->trips <= 0 || c->reps <= 0)
+    if (c->threads == 0 || c->tasks <= 0 || c->trips <= 0 || c->reps <= 0 || c->reps > MAX_REPS)
         exit(2);
 }
 
@@ -271,18 +294,20 @@ static void bench_scaling(const cfg_t *c)
     int nch = (int)(c->threads * 8 > 256 ? 256 : c->threads * 8);
     chunk_t ch[256];
     split(c, ch, nch);
-    double serial = 0, w1 = 0, wn = 0, un = 0;
+    double vs[MAX_REPS], v1[MAX_REPS], vn[MAX_REPS], vu[MAX_REPS] = {0};
     for (int r = 0; r < c->reps; r++) {
         double t0 = now_s();
         volatile double s = crunch(0, c->work);
         (void)s;
-        serial = best_of(now_s() - t0, serial);
-        w1 = best_of(weft_job(c, 1, ch, nch), w1);
-        wn = best_of(weft_job(c, c->threads, ch, nch), wn);
+        vs[r] = now_s() - t0;
+        v1[r] = weft_job(c, 1, ch, nch);
+        vn[r] = weft_job(c, c->threads, ch, nch);
 #ifdef WEFT_HAVE_LIBUV
-        un = best_of(uv_job(ch, nch), un);
+        vu[r] = uv_job(ch, nch);
 #endif
     }
+    double serial = median(vs, c->reps), w1 = median(v1, c->reps);
+    double wn = median(vn, c->reps), un = median(vu, c->reps);
     printf("(c) CPU job, %d chunks   %10.3f s %10.3f s    speed-up over 1 thread: "
            "weft %.2fx, libuv %.2fx (serial loop %.3f s, weft 1 thread %.3f s)\n",
            nch, wn, un, w1 / wn, un > 0 ? w1 / un : 0, serial, w1);
@@ -295,21 +320,23 @@ int main(int argc, char **argv)
     char nbuf[16];
     snprintf(nbuf, sizeof nbuf, "%u", c.threads);
     setenv("UV_THREADPOOL_SIZE", nbuf, 1); /* before libuv's first uv_queue_work */
-    printf("bench_pool: %u threads (both), %ld tasks, %ld round trips, best of %d\n", c.threads,
-           c.tasks, c.trips, c.reps);
+    printf("bench_pool: %u threads (both), %ld tasks, %ld round trips, median of %d; "
+           "load average %.2f at start\n", c.threads, c.tasks, c.trips, c.reps, loadavg());
 #ifndef WEFT_HAVE_LIBUV
     printf("libuv not found: its columns are 0\n");
 #endif
     printf("%-26s %12s %12s %8s\n", "", "weft", "libuv", "ratio");
-    double wt = 0, ut = 0, wr = 0, ur = 0;
+    double vwt[MAX_REPS], vwr[MAX_REPS], vut[MAX_REPS] = {0}, vur[MAX_REPS] = {0};
     for (int r = 0; r < c.reps; r++) {
-        wt = fmax(wt, weft_throughput(&c));
-        wr = best_of(weft_roundtrip(&c), wr);
+        vwt[r] = weft_throughput(&c);
+        vwr[r] = weft_roundtrip(&c);
 #ifdef WEFT_HAVE_LIBUV
-        ut = fmax(ut, uv_throughput(&c));
-        ur = best_of(uv_roundtrip(&c), ur);
+        vut[r] = uv_throughput(&c);
+        vur[r] = uv_roundtrip(&c);
 #endif
     }
+    double wt = median(vwt, c.reps), wr = median(vwr, c.reps);
+    double ut = median(vut, c.reps), ur = median(vur, c.reps);
     printf("(a) empty tasks, tasks/s   %12.0f %12.0f %7.2fx\n", wt, ut, ut > 0 ? wt / ut : 0);
     printf("(b) round trip, us         %12.2f %12.2f %7.2fx\n", wr, ur, wr > 0 ? ur / wr : 0);
     bench_scaling(&c);

@@ -15,6 +15,8 @@
 
 #include "weft.h"
 
+#define MAX_REPS 15
+
 typedef struct cfg {
     unsigned workers;
     long tasks;
@@ -27,10 +29,6 @@ static double now_s(void)
     return (double)weft_now_ns() / 1e9;
 }
 
-static double best(double a, double b)
-{
-    return b == 0 || a < b ? a : b;
-}
 
 typedef struct range {
     long from, to;
@@ -42,6 +40,31 @@ static double crunch(long from, long to)
     for (long i = from; i < to; i++)
         s += sqrt((double)i) * 1.0000001;
     return s;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of v[0..n) (sorts v). */
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The 1-minute load average, to judge how busy the machine was. */
+static double loadavg(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f != NULL && fscanf(f, "%lf", &l) != 1)
+        l = -1;
+    if (f != NULL)
+        fclose(f);
+    return l;
 }
 
 /* ---- the same work as a thread task and as a process task ----------------- */
@@ -218,7 +241,8 @@ static void parse(cfg_t *c, int argc, char **argv)
             exit(2);
         }
     }
-    if (c->workers == 0 || c->workers > 32 || c->tasks <= 0 || c->reps <= 0)
+    if (c->workers == 0 || c->workers > 32 || c->tasks <= 0 || c->reps <= 0 ||
+        c->reps > MAX_REPS)
         exit(2);
 }
 
@@ -227,23 +251,27 @@ int main(int argc, char **argv)
     cfg_t c;
     parse(&c, argc, argv);
     int nch = (int)c.workers * 8;
-    printf("bench_proc: %u workers (threads vs processes), %ld tasks, best of %d\n", c.workers,
-           c.tasks, c.reps);
-    double t1 = 0, tn = 0, p1 = 0, pn = 0, tt = 0, pt = 0, tb = 0, pb = 0;
+    printf("bench_proc: %u workers (threads vs processes), %ld tasks, median of %d; "
+           "load average %.2f at start\n", c.workers, c.tasks, c.reps, loadavg());
+    double v[8][MAX_REPS];
     for (int r = 0; r < c.reps; r++) {
-        t1 = best(job_threads(&c, 1, nch), t1);
-        tn = best(job_threads(&c, c.workers, nch), tn);
-        p1 = best(job_procs(&c, 1, nch), p1);
-        pn = best(job_procs(&c, c.workers, nch), pn);
+        v[0][r] = job_threads(&c, 1, nch);
+        v[1][r] = job_threads(&c, c.workers, nch);
+        v[2][r] = job_procs(&c, 1, nch);
+        v[3][r] = job_procs(&c, c.workers, nch);
         weft_pool_t *tp = tpool(c.workers);
         weft_proc_pool_t *pp = ppool(c.workers);
-        tt = best(trip_threads(&c, tp), tt);
-        pt = best(trip_procs(&c, pp), pt);
-        tb = best(bulk_threads(&c, tp), tb);
-        pb = best(bulk_procs(&c, pp), pb);
+        v[4][r] = trip_threads(&c, tp);
+        v[5][r] = trip_procs(&c, pp);
+        v[6][r] = bulk_threads(&c, tp);
+        v[7][r] = bulk_procs(&c, pp);
         weft_pool_destroy(tp);
         weft_proc_pool_destroy(pp);
     }
+    double t1 = median(v[0], c.reps), tn = median(v[1], c.reps);
+    double p1 = median(v[2], c.reps), pn = median(v[3], c.reps);
+    double tt = median(v[4], c.reps), pt = median(v[5], c.reps);
+    double tb = median(v[6], c.reps), pb = median(v[7], c.reps);
     printf("%-34s %12s %12s\n", "", "threads", "processes");
     printf("CPU job, %3d chunks, 1 worker (s)   %12.3f %12.3f\n", nch, t1, p1);
     printf("CPU job, %3d chunks, %u workers (s)  %12.3f %12.3f\n", nch, c.workers, tn, pn);
