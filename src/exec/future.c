@@ -189,13 +189,14 @@ static uint32_t weft__future_spin(const weft_future_t *f, int64_t timeout_ns)
     uint64_t limit = WEFT__WAIT_SPIN_NS;
     if (timeout_ns != WEFT_FOREVER && (uint64_t)timeout_ns < limit)
         limit = (uint64_t)timeout_ns;
-    uint64_t until = weft__now_ns() + limit;
-    uint32_t s;
+    uint64_t start = weft__now_ns(), spun = 0;
     for (unsigned i = 1;; i++) {
-        s = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
-        if (s >= WEFT__F_DONE || ((i & 15) == 0 && weft__now_ns() >= until))
+        uint32_t s = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
+        if (s >= WEFT__F_DONE)
             return s;
-        weft__cpu_relax();
+        if ((i & 7) == 0 && (spun = weft__now_ns() - start) >= limit)
+            return s;
+        weft__spin_step(spun);
     }
 }
 

@@ -343,17 +343,19 @@ static bool weft__spin_for_work(weft__worker_t *w, weft__task_t *t)
 {
     weft_pool_t *pool = w->pool;
     __atomic_fetch_add(&pool->spinning, 1, __ATOMIC_SEQ_CST);
-    uint64_t until = weft__now_ns() + WEFT__SPIN_NS;
+    uint64_t start = weft__now_ns(), now = start;
     bool found = false;
     for (unsigned i = 1;; i++) {
         if (weft__find(w, t)) {
             found = true;
             break;
         }
-        if ((i & 15) == 0 && (weft__now_ns() > until || weft__should_exit(pool)))
-            break;
-        for (int k = 0; k < 8; k++)
-            weft__cpu_relax();
+        if ((i & 7) == 0) {
+            now = weft__now_ns();
+            if (now - start > WEFT__SPIN_NS || weft__should_exit(pool))
+                break;
+        }
+        weft__spin_step(now - start);
     }
     /* The last spinner to find work, while others sleep and more work is
      * queued, wakes one: ramps parallelism up one worker at a time. */
@@ -361,6 +363,16 @@ static bool weft__spin_for_work(weft__worker_t *w, weft__task_t *t)
         __atomic_load_n(&pool->sleepers, __ATOMIC_SEQ_CST) != 0 && weft__work_visible(pool))
         weft__wake_workers(pool, 1);
     return found;
+}
+
+void weft__spin_step(uint64_t spun_ns)
+{
+    if (spun_ns < WEFT__SPIN_YIELD_NS) {
+        for (int k = 0; k < 16; k++)
+            weft__cpu_relax();
+    } else {
+        sched_yield();
+    }
 }
 
 /* ---- running tasks -------------------------------------------------------- */

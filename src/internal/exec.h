@@ -40,6 +40,16 @@ static inline void weft__fence_seq_cst(void)
 #endif
 }
 
+/*
+ * One step of a bounded spin-wait: the CPU's pause instruction at first,
+ * then sched_yield() once `spun_ns` exceeds WEFT__SPIN_YIELD_NS. On an idle
+ * machine yield returns at once and costs little more than a pause; on an
+ * oversubscribed one it hands the CPU to the thread being waited for,
+ * which a pure spin would keep off it for a whole time slice.
+ */
+#define WEFT__SPIN_YIELD_NS 5000u
+void weft__spin_step(uint64_t spun_ns);
+
 /* ---- tasks ---------------------------------------------------------------- */
 
 /*
