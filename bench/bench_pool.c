@@ -38,7 +38,6 @@ static double now_s(void)
     return (double)weft_now_ns() / 1e9;
 }
 
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -272,8 +271,10 @@ static void parse(cfg_t *c, int argc, char **argv)
             c->reps = 1;
             c->work = 20000000;
         } else {
-            fprintf(stderr, "usage: %s [--threads N] [--tasks N] [--trips N] [--reps N] "
-                            "[--quick]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--threads N] [--tasks N] [--trips N] [--reps N] "
+                    "[--quick]\n",
+                    argv[0]);
             exit(2);
         }
     }
@@ -321,7 +322,8 @@ int main(int argc, char **argv)
     snprintf(nbuf, sizeof nbuf, "%u", c.threads);
     setenv("UV_THREADPOOL_SIZE", nbuf, 1); /* before libuv's first uv_queue_work */
     printf("bench_pool: %u threads (both), %ld tasks, %ld round trips, median of %d; "
-           "load average %.2f at start\n", c.threads, c.tasks, c.trips, c.reps, loadavg());
+           "load average %.2f at start\n",
+           c.threads, c.tasks, c.trips, c.reps, loadavg());
 #ifndef WEFT_HAVE_LIBUV
     printf("libuv not found: its columns are 0\n");
 #endif

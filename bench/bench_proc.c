@@ -29,7 +29,6 @@ static double now_s(void)
     return (double)weft_now_ns() / 1e9;
 }
 
-
 typedef struct range {
     long from, to;
 } range_t;
@@ -236,13 +235,11 @@ static void parse(cfg_t *c, int argc, char **argv)
         else if (strcmp(argv[i], "--quick") == 0)
             *c = (cfg_t){.workers = c->workers, .tasks = 2000, .reps = 1, .work = 20000000};
         else {
-            fprintf(stderr, "usage: %s [--workers N] [--tasks N] [--reps N] [--quick]\n",
-                    argv[0]);
+            fprintf(stderr, "usage: %s [--workers N] [--tasks N] [--reps N] [--quick]\n", argv[0]);
             exit(2);
         }
     }
-    if (c->workers == 0 || c->workers > 32 || c->tasks <= 0 || c->reps <= 0 ||
-        c->reps > MAX_REPS)
+    if (c->workers == 0 || c->workers > 32 || c->tasks <= 0 || c->reps <= 0 || c->reps > MAX_REPS)
         exit(2);
 }
 
@@ -252,7 +249,8 @@ int main(int argc, char **argv)
     parse(&c, argc, argv);
     int nch = (int)c.workers * 8;
     printf("bench_proc: %u workers (threads vs processes), %ld tasks, median of %d; "
-           "load average %.2f at start\n", c.workers, c.tasks, c.reps, loadavg());
+           "load average %.2f at start\n",
+           c.workers, c.tasks, c.reps, loadavg());
     double v[8][MAX_REPS];
     for (int r = 0; r < c.reps; r++) {
         v[0][r] = job_threads(&c, 1, nch);

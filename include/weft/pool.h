@@ -48,13 +48,13 @@ typedef enum weft_reject {
 
 /* Options for weft_pool_create. All-zero options (or NULL) give defaults. */
 typedef struct weft_pool_opts {
-    const char *name;       /* shown in reports and stats; default "pool"; must
-                               outlive the pool (a literal is ideal) */
-    unsigned threads;       /* 0: one per CPU */
-    size_t queue_capacity;  /* tasks queued and not yet started; 0: unbounded */
-    weft_reject_t on_full;  /* see weft_reject_t */
-    bool wait_runs_inline;  /* a worker waiting on a task still queued in its
-                               own pool runs it itself (ForkJoin-style join) */
+    const char *name;      /* shown in reports and stats; default "pool"; must
+                              outlive the pool (a literal is ideal) */
+    unsigned threads;      /* 0: one per CPU */
+    size_t queue_capacity; /* tasks queued and not yet started; 0: unbounded */
+    weft_reject_t on_full; /* see weft_reject_t */
+    bool wait_runs_inline; /* a worker waiting on a task still queued in its
+                              own pool runs it itself (ForkJoin-style join) */
 } weft_pool_opts_t;
 
 /* A snapshot of a pool's counters (each read atomically, not all at once). */
@@ -112,10 +112,10 @@ WEFT_API int weft_pool_submit_at(weft_pool_t *pool, weft_task_fn fn, void *arg,
                                  weft_future_t **future, const weft_src_site_t *site);
 
 /* weft_pool_submit that records this file, line and function for reports. */
-#define WEFT_POOL_SUBMIT(pool, fn, arg, future)                                        \
-    __extension__({                                                                    \
-        static const weft_src_site_t weft_site_ = {__FILE__, __func__, __LINE__};     \
-        weft_pool_submit_at((pool), (fn), (arg), (future), &weft_site_);               \
+#define WEFT_POOL_SUBMIT(pool, fn, arg, future)                                                    \
+    __extension__({                                                                                \
+        static const weft_src_site_t weft_site_ = {__FILE__, __func__, __LINE__};                  \
+        weft_pool_submit_at((pool), (fn), (arg), (future), &weft_site_);                           \
     })
 
 /*

@@ -59,35 +59,35 @@ typedef struct weft_proc_opts {
 
 /* Why a task failed. */
 typedef enum weft_proc_fail {
-    WEFT_PROC_OK = 0,       /* it did not fail */
-    WEFT_PROC_SIGNALED,     /* its worker was killed by signal `signo` */
-    WEFT_PROC_EXITED,       /* its worker exited with `exit_code` */
-    WEFT_PROC_TIMEDOUT,     /* it ran past task_timeout_ns; the worker was killed */
-    WEFT_PROC_TASK_ERROR,   /* the function returned the negative errno `err` */
-    WEFT_PROC_IPC_ERROR,    /* the pool could not talk to the worker (`err`) */
-    WEFT_PROC_CANCELLED,    /* cancelled before it started, or by destroy */
+    WEFT_PROC_OK = 0,     /* it did not fail */
+    WEFT_PROC_SIGNALED,   /* its worker was killed by signal `signo` */
+    WEFT_PROC_EXITED,     /* its worker exited with `exit_code` */
+    WEFT_PROC_TIMEDOUT,   /* it ran past task_timeout_ns; the worker was killed */
+    WEFT_PROC_TASK_ERROR, /* the function returned the negative errno `err` */
+    WEFT_PROC_IPC_ERROR,  /* the pool could not talk to the worker (`err`) */
+    WEFT_PROC_CANCELLED,  /* cancelled before it started, or by destroy */
 } weft_proc_fail_t;
 
 typedef struct weft_proc_failure {
     weft_proc_fail_t kind;
-    int signo;      /* WEFT_PROC_SIGNALED (SIGKILL for WEFT_PROC_TIMEDOUT) */
-    int exit_code;  /* WEFT_PROC_EXITED */
-    int err;        /* the future's error code (negative), 0 if none */
-    pid_t pid;      /* the worker that ran it, 0 if none did */
-    char what[96];  /* e.g. "worker 1234 killed by signal 11 (SIGSEGV)" */
+    int signo;     /* WEFT_PROC_SIGNALED (SIGKILL for WEFT_PROC_TIMEDOUT) */
+    int exit_code; /* WEFT_PROC_EXITED */
+    int err;       /* the future's error code (negative), 0 if none */
+    pid_t pid;     /* the worker that ran it, 0 if none did */
+    char what[96]; /* e.g. "worker 1234 killed by signal 11 (SIGSEGV)" */
 } weft_proc_failure_t;
 
 typedef struct weft_proc_stats {
     const char *name;
-    unsigned workers;        /* configured */
+    unsigned workers; /* configured */
     uint64_t submitted;
-    uint64_t completed;      /* results delivered (including task errors) */
-    uint64_t crashed;        /* tasks whose worker died (signal or exit) */
-    uint64_t timed_out;      /* tasks killed by the hard timeout */
-    uint64_t spawned;        /* worker processes started, replacements included */
-    uint64_t recycled;       /* workers retired by max_tasks_per_worker */
-    uint64_t queued;         /* waiting for a worker, now */
-    uint64_t running;        /* running in a worker, now */
+    uint64_t completed; /* results delivered (including task errors) */
+    uint64_t crashed;   /* tasks whose worker died (signal or exit) */
+    uint64_t timed_out; /* tasks killed by the hard timeout */
+    uint64_t spawned;   /* worker processes started, replacements included */
+    uint64_t recycled;  /* workers retired by max_tasks_per_worker */
+    uint64_t queued;    /* waiting for a worker, now */
+    uint64_t running;   /* running in a worker, now */
 } weft_proc_stats_t;
 
 /* Create the pool and fork its workers. -EINVAL, -ENOMEM, -EAGAIN. */

@@ -36,17 +36,14 @@
  * and cancel); destroy runs everything queued before it, then joins.
  */
 #include <sched.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal/exec.h"
-#include "internal/instrument.h"
 
 #define WEFT__DEQUE_MASK (WEFT__DEQUE_CAP - 1)
-#define WEFT__SPIN_NS 50000u    /* how long an idle worker looks for work */
-#define WEFT__BATCH_MAX 64u     /* most tasks moved from the shared ring at once */
-#define WEFT__MAX_THREADS 4096u
+#define WEFT__SPIN_NS 50000u /* how long an idle worker looks for work */
+#define WEFT__BATCH_MAX 64u  /* most tasks moved from the shared ring at once */
 
 __thread weft__worker_t *weft__self __attribute__((tls_model("initial-exec")));
 int weft__exec_fault;
@@ -133,13 +130,6 @@ static int weft__dq_steal(weft__deque_t *q, weft__task_t *t)
                                      __ATOMIC_RELAXED))
         return -1;
     return 1;
-}
-
-static int64_t weft__dq_size(weft__deque_t *q)
-{
-    int64_t n = __atomic_load_n(&q->bottom, __ATOMIC_SEQ_CST) -
-                __atomic_load_n(&q->top, __ATOMIC_SEQ_CST);
-    return n > 0 ? n : 0;
 }
 
 /* ---- the shared ring (under qmu) ------------------------------------------ */
@@ -296,7 +286,7 @@ static bool weft__should_exit(weft_pool_t *pool)
     return __atomic_load_n(&pool->shutdown, __ATOMIC_SEQ_CST) && weft__all_done(pool);
 }
 
-static void weft__wake_workers(weft_pool_t *pool, int n)
+void weft__pool_wake(weft_pool_t *pool, int n)
 {
     /* seq_cst: the bump is what weft__park()'s futex_wait compares against. */
     __atomic_fetch_add(&pool->ec_seq, 1, __ATOMIC_SEQ_CST);
@@ -322,7 +312,7 @@ static void weft__notify(weft_pool_t *pool)
     if (__atomic_load_n(&pool->sleepers, __ATOMIC_RELAXED) == 0 ||
         __atomic_load_n(&pool->spinning, __ATOMIC_RELAXED) != 0)
         return;
-    weft__wake_workers(pool, 1);
+    weft__pool_wake(pool, 1);
 }
 
 /* Sleep until woken. The other column of weft__notify()'s diagram. */
@@ -330,7 +320,7 @@ static void weft__park(weft__worker_t *w)
 {
     weft_pool_t *pool = w->pool;
     __atomic_fetch_add(&pool->sleepers, 1, __ATOMIC_RELAXED);
-    /* Acquire: pairs with the seq_cst bump in weft__wake_workers(). */
+    /* Acquire: pairs with the seq_cst bump in weft__pool_wake(). */
     uint32_t seq = __atomic_load_n(&pool->ec_seq, __ATOMIC_ACQUIRE);
     weft__fence_seq_cst();
     if (!weft__work_visible(pool) && !weft__should_exit(pool))
@@ -361,7 +351,7 @@ static bool weft__spin_for_work(weft__worker_t *w, weft__task_t *t)
      * queued, wakes one: ramps parallelism up one worker at a time. */
     if (__atomic_fetch_sub(&pool->spinning, 1, __ATOMIC_SEQ_CST) == 1 && found &&
         __atomic_load_n(&pool->sleepers, __ATOMIC_SEQ_CST) != 0 && weft__work_visible(pool))
-        weft__wake_workers(pool, 1);
+        weft__pool_wake(pool, 1);
     return found;
 }
 
@@ -442,7 +432,7 @@ static void weft__exec(weft__worker_t *w, weft__task_t *t)
     __atomic_store_n(&w->finished, w->finished + 1, __ATOMIC_RELEASE);
 }
 
-static void *weft__worker_main(void *arg)
+void *weft__pool_worker_main(void *arg)
 {
     weft__worker_t *w = arg;
     weft_pool_t *pool = w->pool;
@@ -459,7 +449,7 @@ static void *weft__worker_main(void *arg)
         weft__park(w);
     }
     /* Let the other workers see the exit condition too. */
-    weft__wake_workers(pool, INT32_MAX);
+    weft__pool_wake(pool, INT32_MAX);
     __atomic_fetch_add(&pool->exited, 1, __ATOMIC_SEQ_CST);
     weft__futex_wake(&pool->exited, INT32_MAX);
     return NULL;
@@ -495,8 +485,8 @@ static int weft__reserve(weft_pool_t *pool, bool own, int64_t timeout_ns)
     int64_t q = __atomic_load_n(&pool->queued, __ATOMIC_RELAXED);
     for (;;) {
         if ((size_t)q < pool->capacity) {
-            if (__atomic_compare_exchange_n(&pool->queued, &q, q + 1, false,
-                                            __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+            if (__atomic_compare_exchange_n(&pool->queued, &q, q + 1, false, __ATOMIC_SEQ_CST,
+                                            __ATOMIC_RELAXED))
                 return 0;
             continue;
         }
@@ -540,8 +530,6 @@ static __thread struct {
     uint64_t pool_id;
     weft__ext_t *q; /* NULL with a pool_id set: use the ring */
 } weft__ext_cache[WEFT__EXT_CACHE];
-
-static uint64_t weft__pool_ids;
 
 /* Find or create the calling thread's deque in `pool` (NULL: none left). */
 static weft__ext_t *weft__ext_register(weft_pool_t *pool)
@@ -659,197 +647,4 @@ int weft_pool_submit_at(weft_pool_t *pool, weft_task_fn fn, void *arg, weft_futu
     uintptr_t s = site != NULL ? (uintptr_t)site | 1u : 0;
     weft__task_t t = {fn, arg, NULL, s, 0};
     return weft__submit(pool, &t, future, WEFT_FOREVER);
-}
-
-/* ---- creating, inspecting and destroying ---------------------------------- */
-
-static bool weft__check_requested(void)
-{
-    const char *v = getenv("WEFT_CHECK");
-    if (v != NULL && v[0] != '\0' && strcmp(v, "0") != 0)
-        return true;
-    return (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
-}
-
-static int weft__pool_alloc(weft_pool_t **out, const weft_pool_opts_t *o)
-{
-    unsigned n = o->threads != 0 ? o->threads : weft_cpu_count();
-    if (n > WEFT__MAX_THREADS || (unsigned)o->on_full > WEFT_REJECT_CALLER_RUNS)
-        return -EINVAL;
-    weft_pool_t *pool = calloc(1, sizeof *pool);
-    size_t bytes = (n * sizeof(weft__worker_t) + WEFT__CACHELINE - 1) & ~(size_t)63;
-    weft__worker_t *ws = aligned_alloc(WEFT__CACHELINE, bytes);
-    if (pool == NULL || ws == NULL) {
-        free(pool);
-        free(ws);
-        return -ENOMEM;
-    }
-    memset(ws, 0, bytes);
-    pool->name = o->name != NULL ? o->name : "pool";
-    pool->nthreads = n;
-    pool->capacity = o->queue_capacity;
-    pool->on_full = o->on_full;
-    pool->inline_wait = o->wait_runs_inline;
-    pool->workers = ws;
-    pool->report = weft__check_requested();
-    pool->id = __atomic_add_fetch(&weft__pool_ids, 1, __ATOMIC_RELAXED);
-    weft_mutex_init(&pool->qmu, "weft.pool.queue");
-    weft_mutex_init(&pool->dl_mu, "weft.pool.deadlock");
-    for (unsigned i = 0; i < n; i++) {
-        ws[i].pool = pool;
-        ws[i].index = i;
-        ws[i].rng = 0x9E3779B97F4A7C15ull * (i + 1);
-    }
-    *out = pool;
-    return 0;
-}
-
-static void weft__pool_free(weft_pool_t *pool)
-{
-    (void)weft_mutex_destroy(&pool->qmu);
-    (void)weft_mutex_destroy(&pool->dl_mu);
-    for (unsigned i = 0; i < pool->next_ext; i++)
-        free(pool->exts[i]);
-    free(pool->ring);
-    free(pool->workers);
-    free(pool);
-}
-
-/* Start the workers with every signal blocked (signals go to the
- * application's threads, as in libuv's pool). */
-static int weft__pool_start(weft_pool_t *pool)
-{
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    unsigned started = 0;
-    int err = 0;
-    for (; started < pool->nthreads; started++) {
-        weft__worker_t *w = &pool->workers[started];
-        err = pthread_create(&w->thread, NULL, weft__worker_main, w);
-        if (err != 0)
-            break;
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (err == 0)
-        return 0;
-    /* Let the started workers exit (nothing is queued), then join them. */
-    __atomic_store_n(&pool->shutdown, 1, __ATOMIC_SEQ_CST);
-    weft__wake_workers(pool, INT32_MAX);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(pool->workers[i].thread, NULL);
-    return -err;
-}
-
-int weft_pool_create(weft_pool_t **pool, const weft_pool_opts_t *opts)
-{
-    static const weft_pool_opts_t defaults;
-    if (pool == NULL)
-        return -EINVAL;
-    *pool = NULL;
-    weft_pool_t *p;
-    int r = weft__pool_alloc(&p, opts != NULL ? opts : &defaults);
-    if (r != 0)
-        return r;
-    r = weft__pool_start(p);
-    if (r != 0) {
-        weft__pool_free(p);
-        return r == -ENOMEM ? r : -EAGAIN;
-    }
-    *pool = p;
-    return 0;
-}
-
-weft_pool_t *weft_pool_current(void)
-{
-    weft__worker_t *w = weft__self;
-    return w != NULL ? w->pool : NULL;
-}
-
-const char *weft_pool_name(const weft_pool_t *pool)
-{
-    return pool != NULL ? pool->name : "(null)";
-}
-
-static uint64_t weft__ld(const uint64_t *p)
-{
-    return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-int weft_pool_stats(weft_pool_t *pool, weft_pool_stats_t *out)
-{
-    if (pool == NULL || out == NULL)
-        return -EINVAL;
-    memset(out, 0, sizeof *out);
-    out->name = pool->name;
-    out->threads = pool->nthreads;
-    out->queued = __atomic_load_n(&pool->rcount, __ATOMIC_RELAXED);
-    out->submitted = weft__ld(&pool->ring_pushed);
-    unsigned ne = __atomic_load_n(&pool->next_ext, __ATOMIC_ACQUIRE);
-    for (unsigned i = 0; i < ne; i++) {
-        out->queued += (uint64_t)weft__dq_size(&pool->exts[i]->dq);
-        out->submitted += weft__ld(&pool->exts[i]->submitted);
-    }
-    out->completed = weft__ld(&pool->completed_ext);
-    for (unsigned i = 0; i < pool->nthreads; i++) {
-        weft__worker_t *w = &pool->workers[i];
-        out->queued += (uint64_t)weft__dq_size(&w->dq);
-        out->running += __atomic_load_n(&w->cur_fn, __ATOMIC_RELAXED) != NULL;
-        out->submitted += weft__ld(&w->submitted);
-        out->completed += weft__ld(&w->completed);
-        out->steals += weft__ld(&w->steals);
-        out->inline_runs += weft__ld(&w->inline_runs);
-        uint64_t mw = weft__ld(&w->max_wait_ns);
-        if (mw > out->max_queue_wait_ns)
-            out->max_queue_wait_ns = mw;
-    }
-    out->rejected = weft__ld(&pool->rejected);
-    out->caller_runs = weft__ld(&pool->caller_runs);
-    out->submitted += out->caller_runs;
-    out->cancelled = weft__ld(&pool->cancelled);
-    out->deadlocks = weft__ld(&pool->deadlocks);
-    return 0;
-}
-
-/* Wait until every worker has returned, or the deadline. */
-static int weft__wait_exited(weft_pool_t *pool, const weft__deadline_t *d)
-{
-    for (;;) {
-        uint32_t e = __atomic_load_n(&pool->exited, __ATOMIC_SEQ_CST);
-        if (e == pool->nthreads)
-            return 0;
-        if (weft__futex_wait(&pool->exited, e, d) == -ETIMEDOUT)
-            return -ETIMEDOUT;
-    }
-}
-
-int weft_pool_destroy_timed(weft_pool_t *pool, int64_t timeout_ns)
-{
-    weft__deadline_t d;
-    if (pool == NULL || weft__deadline_init(&d, timeout_ns) != 0)
-        return -EINVAL;
-    if (weft_pool_current() == pool)
-        return -EDEADLK;
-    weft_mutex_lock(&pool->qmu);
-    __atomic_store_n(&pool->shutdown, 1, __ATOMIC_SEQ_CST);
-    weft_mutex_unlock(&pool->qmu);
-    /* Wake parked workers (they re-check weft__should_exit) and blocked
-     * submitters (they return -ESHUTDOWN). */
-    weft__wake_workers(pool, INT32_MAX);
-    __atomic_fetch_add(&pool->room_seq, 1, __ATOMIC_SEQ_CST);
-    weft__futex_wake(&pool->room_seq, INT32_MAX);
-    if (weft__wait_exited(pool, &d) != 0)
-        return -ETIMEDOUT;
-    for (unsigned i = 0; i < pool->nthreads; i++)
-        pthread_join(pool->workers[i].thread, NULL);
-    /* Blocked submitters may still be leaving weft__wait_room(). */
-    while (__atomic_load_n(&pool->room_waiters, __ATOMIC_SEQ_CST) != 0)
-        sched_yield();
-    weft__pool_free(pool);
-    return 0;
-}
-
-int weft_pool_destroy(weft_pool_t *pool)
-{
-    return weft_pool_destroy_timed(pool, WEFT_FOREVER);
 }

@@ -24,8 +24,7 @@ typedef struct weft__out {
     size_t len;
 } weft__out_t;
 
-__attribute__((format(printf, 2, 3))) static void weft__outf(weft__out_t *o, const char *fmt,
-                                                             ...)
+__attribute__((format(printf, 2, 3))) static void weft__outf(weft__out_t *o, const char *fmt, ...)
 {
     if (o->len >= sizeof o->buf)
         return;
@@ -118,8 +117,9 @@ static void weft__out_scenario(weft__out_t *o, const weft__worker_t *a, const we
 {
     weft__outf(o, "\n Possible unsafe scenario:\n\n");
     if (a == b) {
-        weft__outf(o, "       worker %u\n       ----\n  run a task\n  submit a child task\n"
-                      "  wait for the child (the only worker is busy waiting)\n",
+        weft__outf(o,
+                   "       worker %u\n       ----\n  run a task\n  submit a child task\n"
+                   "  wait for the child (the only worker is busy waiting)\n",
                    a->index);
     } else {
         weft__outf(o, "       worker %-18u worker %u\n", b->index, a->index);
@@ -145,8 +145,9 @@ void weft__pool_deadlock_report(weft_pool_t *pool, const weft__worker_t *waiter,
     weft__outfn(o, f->fn);
     weft__outf(o, ", submitted at ");
     weft__outsite(o, f->site);
-    weft__outf(o, ",\nwhich is still queued in the same pool, and every one of the pool's %u "
-                  "workers\nis itself waiting on a task queued in that pool:\n\n",
+    weft__outf(o,
+               ",\nwhich is still queued in the same pool, and every one of the pool's %u "
+               "workers\nis itself waiting on a task queued in that pool:\n\n",
                pool->nthreads);
     for (unsigned i = 0; i < pool->nthreads; i++)
         weft__out_worker(o, &pool->workers[i]);
@@ -154,9 +155,10 @@ void weft__pool_deadlock_report(weft_pool_t *pool, const weft__worker_t *waiter,
     if (pool->nthreads > 1)
         other = &pool->workers[waiter->index == 0 ? 1 : 0];
     weft__out_scenario(o, waiter, other);
-    weft__outf(o, "weft_future_wait() in worker %u returns -EDEADLK instead of hanging.\n"
-                  "Fix: submit the awaited tasks to another pool (a bulkhead), or create the "
-                  "pool\nwith wait_runs_inline so a waiting worker runs them itself.\n",
+    weft__outf(o,
+               "weft_future_wait() in worker %u returns -EDEADLK instead of hanging.\n"
+               "Fix: submit the awaited tasks to another pool (a bulkhead), or create the "
+               "pool\nwith wait_runs_inline so a waiting worker runs them itself.\n",
                waiter->index);
     ssize_t w = write(STDERR_FILENO, o->buf, o->len);
     (void)w;

@@ -50,27 +50,27 @@
 enum { WEFT__PF_QUEUED = 0, WEFT__PF_RUNNING = 1, WEFT__PF_FINAL = 2 };
 
 struct weft_proc_future {
-    uint32_t state;            /* atomic; futex word */
-    uint32_t refs;             /* atomic: the caller's and the pool's */
-    uint32_t waiters;          /* atomic */
-    int err;                   /* written before FINAL */
-    weft_proc_failure_t fail;  /* written before FINAL */
-    weft__payload_t out;       /* written before FINAL */
-    weft_proc_fn fn;           /* read-only */
-    void *in;                  /* owned by the pool until FINAL */
+    uint32_t state;           /* atomic; futex word */
+    uint32_t refs;            /* atomic: the caller's and the pool's */
+    uint32_t waiters;         /* atomic */
+    int err;                  /* written before FINAL */
+    weft_proc_failure_t fail; /* written before FINAL */
+    weft__payload_t out;      /* written before FINAL */
+    weft_proc_fn fn;          /* read-only */
+    void *in;                 /* owned by the pool until FINAL */
     size_t in_len;
-    uint64_t id;               /* read-only */
-    weft_proc_pool_t *pool;    /* read-only; valid until FINAL */
-    weft_proc_future_t *next;  /* protected by pool->mu */
+    uint64_t id;              /* read-only */
+    weft_proc_pool_t *pool;   /* read-only; valid until FINAL */
+    weft_proc_future_t *next; /* protected by pool->mu */
 };
 
 typedef struct weft__pworker {
-    pid_t pid;                 /* 0: empty slot */
-    int fd;                    /* socket to the worker */
-    int pidfd;                 /* readable when the worker dies; -1 if unsupported */
-    weft_proc_future_t *task;  /* the task it runs, or NULL */
-    uint64_t deadline;         /* weft__now_ns() limit for the task; 0: none */
-    unsigned done;             /* tasks this process has completed */
+    pid_t pid;                /* 0: empty slot */
+    int fd;                   /* socket to the worker */
+    int pidfd;                /* readable when the worker dies; -1 if unsupported */
+    weft_proc_future_t *task; /* the task it runs, or NULL */
+    uint64_t deadline;        /* weft__now_ns() limit for the task; 0: none */
+    unsigned done;            /* tasks this process has completed */
 } weft__pworker_t;
 
 struct weft_proc_pool {
@@ -411,8 +411,7 @@ static void *weft__manager_main(void *arg)
 {
     weft_proc_pool_t *pool = arg;
     uint64_t kill_at;
-    while (!weft__manager_done(pool, &kill_at) &&
-           (kill_at == 0 || weft__now_ns() < kill_at)) {
+    while (!weft__manager_done(pool, &kill_at) && (kill_at == 0 || weft__now_ns() < kill_at)) {
         weft__dispatch(pool);
         weft__manager_poll(pool, weft__deadlines(pool, kill_at));
     }

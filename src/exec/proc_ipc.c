@@ -130,8 +130,8 @@ static int weft__recv_header(int fd, weft__pmsg_t *h, int *passfd)
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } c;
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf,
-                       .msg_controllen = sizeof c.buf};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
     *passfd = -1;
     ssize_t n;
     do

@@ -93,15 +93,15 @@ enum {
 };
 
 struct weft_future {
-    uint32_t state;     /* atomic; futex word */
-    uint32_t refs;      /* atomic: the caller's, plus the queue's until popped */
-    uint32_t waiters;   /* atomic: threads asleep (or about to sleep) on state */
-    uint32_t runner;    /* atomic, relaxed: worker index + 1 while RUNNING, else 0 */
-    void *result;       /* written before DONE is released; read after acquiring it */
-    weft_pool_t *pool;  /* read-only */
-    weft_task_fn fn;    /* read-only: for inline runs and reports */
-    void *arg;          /* read-only: for inline runs */
-    uintptr_t site;     /* read-only: for reports */
+    uint32_t state;    /* atomic; futex word */
+    uint32_t refs;     /* atomic: the caller's, plus the queue's until popped */
+    uint32_t waiters;  /* atomic: threads asleep (or about to sleep) on state */
+    uint32_t runner;   /* atomic, relaxed: worker index + 1 while RUNNING, else 0 */
+    void *result;      /* written before DONE is released; read after acquiring it */
+    weft_pool_t *pool; /* read-only */
+    weft_task_fn fn;   /* read-only: for inline runs and reports */
+    void *arg;         /* read-only: for inline runs */
+    uintptr_t site;    /* read-only: for reports */
 };
 
 /* ---- the work-stealing deque (Chase-Lev, fixed capacity) ------------------ */
@@ -109,9 +109,9 @@ struct weft_future {
 #define WEFT__DEQUE_CAP 256u /* a power of two; overflow goes to the shared queue */
 
 typedef struct weft__deque {
-    _Alignas(WEFT__CACHELINE) int64_t top; /* atomic: thieves CAS it up */
+    _Alignas(WEFT__CACHELINE) int64_t top;    /* atomic: thieves CAS it up */
     _Alignas(WEFT__CACHELINE) int64_t bottom; /* atomic; written by the owner only */
-    weft__slot_t slots[WEFT__DEQUE_CAP];   /* words accessed with relaxed atomics */
+    weft__slot_t slots[WEFT__DEQUE_CAP];      /* words accessed with relaxed atomics */
 } weft__deque_t;
 
 /* ---- submission queues of threads outside the pool ------------------------ */
@@ -128,7 +128,7 @@ typedef struct weft__deque {
 typedef struct weft__ext {
     weft__deque_t dq;
     _Alignas(WEFT__CACHELINE) uint64_t submitted; /* atomic; written by the owner only */
-    uint32_t owner;                                /* read-only: the owner's tid */
+    uint32_t owner;                               /* read-only: the owner's tid */
 } weft__ext_t;
 
 /* ---- workers and the pool ------------------------------------------------- */
@@ -136,10 +136,10 @@ typedef struct weft__ext {
 typedef struct weft__worker {
     weft__deque_t dq;
     _Alignas(WEFT__CACHELINE) weft_pool_t *pool; /* read-only */
-    unsigned index;                               /* read-only */
-    pthread_t thread;                             /* written before the worker runs */
-    uint32_t tid;                                 /* atomic, relaxed: for reports */
-    uint64_t rng;                                 /* owner only: victim choice */
+    unsigned index;                              /* read-only */
+    pthread_t thread;                            /* written before the worker runs */
+    uint32_t tid;                                /* atomic, relaxed: for reports */
+    uint64_t rng;                                /* owner only: victim choice */
     weft_future_t *waiting_on; /* protected by pool->dl_mu: future this worker waits on */
     weft_task_fn cur_fn;       /* atomic, relaxed; owner writes: the running task */
     uintptr_t cur_site;        /* atomic, relaxed; owner writes */
@@ -153,39 +153,39 @@ typedef struct weft__worker {
 } weft__worker_t;
 
 struct weft_pool {
-    const char *name;      /* read-only */
-    unsigned nthreads;     /* read-only */
-    size_t capacity;       /* read-only; 0: unbounded */
-    weft_reject_t on_full; /* read-only */
-    bool inline_wait;      /* read-only */
+    const char *name;        /* read-only */
+    unsigned nthreads;       /* read-only */
+    size_t capacity;         /* read-only; 0: unbounded */
+    weft_reject_t on_full;   /* read-only */
+    bool inline_wait;        /* read-only */
     weft__worker_t *workers; /* read-only array of nthreads */
 
     /* The shared (injection) queue for tasks submitted from outside. */
     weft_mutex_t qmu;
-    weft__task_t *ring;    /* protected by qmu */
-    size_t rcap;           /* protected by qmu: a power of two */
-    size_t rhead;          /* protected by qmu */
-    size_t rcount;         /* atomic; written under qmu, read without it */
-    uint64_t ring_pushed;  /* atomic; written under qmu: tasks ever queued on the ring */
-    uint32_t shutdown;     /* atomic; set under qmu by destroy */
-    uint64_t id;           /* read-only: unique, never reused (keys submitters' caches) */
+    weft__task_t *ring;   /* protected by qmu */
+    size_t rcap;          /* protected by qmu: a power of two */
+    size_t rhead;         /* protected by qmu */
+    size_t rcount;        /* atomic; written under qmu, read without it */
+    uint64_t ring_pushed; /* atomic; written under qmu: tasks ever queued on the ring */
+    uint32_t shutdown;    /* atomic; set under qmu by destroy */
+    uint64_t id;          /* read-only: unique, never reused (keys submitters' caches) */
 
     /* Deques of outside submitters: entries [0, next_ext) are published. */
     weft__ext_t *exts[WEFT__EXT_MAX]; /* written under qmu, before next_ext */
-    uint32_t next_ext;     /* atomic: release by the registrar, acquire by readers */
+    uint32_t next_ext;                /* atomic: release by the registrar, acquire by readers */
 
     /* Bounded pools only: tasks queued and not started. */
     _Alignas(WEFT__CACHELINE) int64_t queued; /* atomic */
 
     /* Parking (an eventcount): workers sleep on ec_seq. */
     _Alignas(WEFT__CACHELINE) uint32_t ec_seq; /* atomic; futex word */
-    uint32_t sleepers;     /* atomic: workers parked or about to park */
-    uint32_t spinning;     /* atomic: workers searching for work */
-    uint32_t exited;       /* atomic; futex word: workers that have returned */
+    uint32_t sleepers;                         /* atomic: workers parked or about to park */
+    uint32_t spinning;                         /* atomic: workers searching for work */
+    uint32_t exited;                           /* atomic; futex word: workers that have returned */
 
     /* WEFT_REJECT_BLOCK submitters wait for room on room_seq. */
     _Alignas(WEFT__CACHELINE) uint32_t room_seq; /* atomic; futex word */
-    uint32_t room_waiters; /* atomic */
+    uint32_t room_waiters;                       /* atomic */
 
     /* Deadlock detection: worker wait registrations and the report. */
     weft_mutex_t dl_mu;
@@ -219,7 +219,19 @@ void weft__future_unref(weft_future_t *f);
 bool weft__future_claim(weft_future_t *f, unsigned runner);
 void weft__future_complete(weft_future_t *f, void *result);
 
+/* Tasks in a deque now (a snapshot; never negative). */
+static inline int64_t weft__dq_size(weft__deque_t *q)
+{
+    int64_t n =
+        __atomic_load_n(&q->bottom, __ATOMIC_SEQ_CST) - __atomic_load_n(&q->top, __ATOMIC_SEQ_CST);
+    return n > 0 ? n : 0;
+}
+
 /* pool.c */
+/* A worker thread's body. */
+void *weft__pool_worker_main(void *arg);
+/* Bump the parking eventcount and wake up to n parked workers. */
+void weft__pool_wake(weft_pool_t *pool, int n);
 /* Run a task in the calling thread (a worker, an inline waiter or a
  * caller-runs submitter), with its future already claimed if it has one. */
 void weft__pool_run(weft_pool_t *pool, const weft__task_t *t);

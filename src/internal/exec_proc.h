@@ -31,10 +31,10 @@ enum {
 typedef struct weft__pmsg {
     uint32_t magic;
     uint32_t kind;
-    uint64_t id;     /* the task's id, echoed in its result */
-    uint64_t fn;     /* TASK: the function's address */
-    uint64_t len;    /* payload bytes */
-    int32_t status;  /* RESULT: the function's return value */
+    uint64_t id;    /* the task's id, echoed in its result */
+    uint64_t fn;    /* TASK: the function's address */
+    uint64_t len;   /* payload bytes */
+    int32_t status; /* RESULT: the function's return value */
     uint32_t flags;
 } weft__pmsg_t;
 

@@ -38,7 +38,8 @@ static int reverse(const void *in, size_t len, void **out, size_t *out_len)
 
 /* A real invalid store (not raise()): the sanitizers are told to let the
  * hardware fault happen, so the worker dies of SIGSEGV in every build. */
-__attribute__((no_sanitize("address", "undefined"))) static int segfault(const void *in, size_t len, void **out, size_t *out_len)
+__attribute__((no_sanitize("address", "undefined"))) static int
+segfault(const void *in, size_t len, void **out, size_t *out_len)
 {
     (void)in, (void)len, (void)out, (void)out_len;
     volatile int *p = NULL;
@@ -96,7 +97,9 @@ static bool no_children(void)
 static weft_proc_pool_t *make(unsigned workers, int64_t timeout, unsigned max_tasks)
 {
     weft_proc_pool_t *p;
-    weft_proc_opts_t o = {.name = "procs", .workers = workers, .task_timeout_ns = timeout,
+    weft_proc_opts_t o = {.name = "procs",
+                          .workers = workers,
+                          .task_timeout_ns = timeout,
                           .max_tasks_per_worker = max_tasks};
     assert_err(weft_proc_pool_create(&p, &o), 0);
     return p;

@@ -66,11 +66,11 @@ typedef struct job {
 
 static uint64_t seed_of_run;
 
-#define FAIL(...)                                                                      \
-    do {                                                                               \
-        fprintf(stderr, "stress_pool FAIL (seed %llu): ", (unsigned long long)seed_of_run); \
-        fprintf(stderr, __VA_ARGS__);                                                  \
-        fputc('\n', stderr);                                                           \
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        fprintf(stderr, "stress_pool FAIL (seed %llu): ", (unsigned long long)seed_of_run);        \
+        fprintf(stderr, __VA_ARGS__);                                                              \
+        fputc('\n', stderr);                                                                       \
     } while (0)
 
 static uint64_t rnd(uint64_t *s)
@@ -166,8 +166,8 @@ static int check_round(round_t *r)
     for (uint32_t id = 0; id < n; id++) {
         uint32_t want = r->accepted[id] && !r->cancelled[id] ? 1 : 0;
         if (r->runs[id] != want && bad++ < 5)
-            FAIL("iter %u: task %u ran %u times, expected %u (accepted %d, cancelled %d)",
-                 r->iter, id, r->runs[id], want, r->accepted[id], r->cancelled[id]);
+            FAIL("iter %u: task %u ran %u times, expected %u (accepted %d, cancelled %d)", r->iter,
+                 id, r->runs[id], want, r->accepted[id], r->cancelled[id]);
     }
     if (r->bad_result != 0 && bad++ < 6)
         FAIL("iter %u: %u wrong results", r->iter, r->bad_result);
@@ -183,8 +183,8 @@ static int run_round(const opts_t *o, unsigned iter, uint64_t *rng)
     r.cancelled = calloc(o->tasks * 2, 1);
     r.accepted = calloc(o->tasks * 2, 1);
     r.jobs = calloc(o->tasks * 2, sizeof *r.jobs);
-    weft_pool_opts_t po = {.name = "stress", .threads = o->workers,
-                           .wait_runs_inline = (iter % 2) == 0};
+    weft_pool_opts_t po = {
+        .name = "stress", .threads = o->workers, .wait_runs_inline = (iter % 2) == 0};
     if (weft_pool_create(&r.pool, &po) != 0) {
         FAIL("pool create");
         return 1;
@@ -212,8 +212,8 @@ static int run_round(const opts_t *o, unsigned iter, uint64_t *rng)
 
 static void parse(opts_t *o, int argc, char **argv)
 {
-    *o = (opts_t){.seed = (uint64_t)weft_now_ns(), .threads = 2, .workers = 2, .iters = 4,
-                  .tasks = 20000};
+    *o = (opts_t){
+        .seed = (uint64_t)weft_now_ns(), .threads = 2, .workers = 2, .iters = 4, .tasks = 20000};
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : "0";
         if (strcmp(argv[i], "--seed") == 0 && ++i)
@@ -229,8 +229,10 @@ static void parse(opts_t *o, int argc, char **argv)
         else if (strcmp(argv[i], "--broken") == 0)
             o->broken = true;
         else {
-            fprintf(stderr, "usage: %s [--seed N] [--threads N] [--workers N] [--iters N] "
-                            "[--tasks N] [--broken]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--seed N] [--threads N] [--workers N] [--iters N] "
+                    "[--tasks N] [--broken]\n",
+                    argv[0]);
             exit(2);
         }
     }
@@ -263,8 +265,9 @@ static int run_broken(const opts_t *o)
     bool checked = WIFEXITED(st) && WEXITSTATUS(st) == 3;
     bool crashed = WIFSIGNALED(st);
     printf("stress_pool: broken pool %s (seed %llu)\n",
-           checked ? "caught by the checks"
-                   : crashed ? "caught: the child crashed" : "NOT caught",
+           checked   ? "caught by the checks"
+           : crashed ? "caught: the child crashed"
+                     : "NOT caught",
            (unsigned long long)o->seed);
     if (crashed)
         printf("stress_pool: the child was killed by signal %d\n", WTERMSIG(st));
