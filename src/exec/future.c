@@ -135,6 +135,26 @@ static bool weft__worker_stuck(weft_pool_t *pool, unsigned i) WEFT_REQUIRES(pool
     return true; /* a cycle of workers waiting on each other's running tasks */
 }
 
+/* Does the chain of waits from worker i lead back to i (it waits, directly
+ * or through other workers, on a task that it is itself running)? Such a
+ * wait can never end, whatever the other workers do. */
+static bool weft__wait_cycle(weft_pool_t *pool, unsigned i) WEFT_REQUIRES(pool->dl_mu)
+{
+    unsigned at = i;
+    for (unsigned hops = 0; hops <= pool->nthreads; hops++) {
+        const weft_future_t *f = pool->workers[at].waiting_on;
+        if (f == NULL || __atomic_load_n(&f->state, __ATOMIC_ACQUIRE) != WEFT__F_RUNNING)
+            return false;
+        unsigned r = __atomic_load_n(&f->runner, __ATOMIC_RELAXED);
+        if (r == 0)
+            return false;
+        if (r - 1 == i)
+            return true;
+        at = r - 1;
+    }
+    return false;
+}
+
 static bool weft__pool_deadlocked(weft_pool_t *pool) WEFT_REQUIRES(pool->dl_mu)
 {
     for (unsigned i = 0; i < pool->nthreads; i++)
@@ -143,18 +163,19 @@ static bool weft__pool_deadlocked(weft_pool_t *pool) WEFT_REQUIRES(pool->dl_mu)
     return true;
 }
 
-/* Register w as waiting on f; -EDEADLK (not registered) if that completes a
- * pool-wide deadlock. */
+/* Register w as waiting on f; -EDEADLK (not registered) if that closes a
+ * wait-for cycle or completes a pool-wide deadlock. */
 static int weft__wait_register(weft__worker_t *w, weft_future_t *f)
 {
     weft_pool_t *pool = w->pool;
     int r = 0;
     weft_mutex_lock(&pool->dl_mu);
     w->waiting_on = f;
-    if (weft__pool_deadlocked(pool)) {
+    bool cycle = weft__wait_cycle(pool, w->index);
+    if (cycle || weft__pool_deadlocked(pool)) {
         __atomic_fetch_add(&pool->deadlocks, 1, __ATOMIC_RELAXED);
         if (pool->report)
-            weft__pool_deadlock_report(pool, w, f);
+            weft__pool_deadlock_report(pool, w, f, cycle);
         w->waiting_on = NULL;
         r = -EDEADLK;
     }

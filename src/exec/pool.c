@@ -644,7 +644,7 @@ WEFT__NOIPA int weft_pool_submit_timed(weft_pool_t *pool, weft_task_fn fn, void 
 int weft_pool_submit_at(weft_pool_t *pool, weft_task_fn fn, void *arg, weft_future_t **future,
                         const weft_src_site_t *site)
 {
-    uintptr_t s = site != NULL ? (uintptr_t)site | 1u : 0;
+    uintptr_t s = site != NULL ? (uintptr_t)site | WEFT__SITE_TAG : 0;
     weft__task_t t = {fn, arg, NULL, s, 0};
     return weft__submit(pool, &t, future, WEFT_FOREVER);
 }

@@ -69,8 +69,8 @@ static void weft__outfn(weft__out_t *o, weft_task_fn fn)
 
 static void weft__outsite(weft__out_t *o, uintptr_t site)
 {
-    if (site & 1u) {
-        const weft_src_site_t *s = (const weft_src_site_t *)(site & ~(uintptr_t)1);
+    if (site & WEFT__SITE_TAG) {
+        const weft_src_site_t *s = (const weft_src_site_t *)(site & ~WEFT__SITE_TAG);
         weft__outf(o, "%s:%d in %s()", s->file, s->line, s->func);
     } else if (site != 0) {
         weft__outf(o, "return address ");
@@ -89,9 +89,14 @@ static const char *weft__state_name(uint32_t s)
 /* One worker's line pair: what it runs, and what it waits on. */
 static void weft__out_worker(weft__out_t *o, const weft__worker_t *w)
 {
-    weft__outf(o, "  worker %u (tid %u) runs ", w->index,
-               __atomic_load_n(&w->tid, __ATOMIC_RELAXED));
-    weft__outfn(o, __atomic_load_n(&w->cur_fn, __ATOMIC_RELAXED));
+    weft_task_fn fn = __atomic_load_n(&w->cur_fn, __ATOMIC_RELAXED);
+    weft__outf(o, "  worker %u (tid %u) ", w->index, __atomic_load_n(&w->tid, __ATOMIC_RELAXED));
+    if (fn == NULL) {
+        weft__outf(o, "is idle\n");
+        return;
+    }
+    weft__outf(o, "runs ");
+    weft__outfn(o, fn);
     weft__outf(o, ", submitted at ");
     weft__outsite(o, __atomic_load_n(&w->cur_site, __ATOMIC_RELAXED));
     const weft_future_t *f = w->waiting_on;
@@ -132,34 +137,55 @@ static void weft__out_scenario(weft__out_t *o, const weft__worker_t *a, const we
     weft__outf(o, "\n *** DEADLOCK ***\n\n");
 }
 
-void weft__pool_deadlock_report(weft_pool_t *pool, const weft__worker_t *waiter,
-                                const weft_future_t *f)
+/* The title and the paragraph that says what was found. */
+static void weft__out_header(weft__out_t *o, weft_pool_t *pool, const weft__worker_t *waiter,
+                             const weft_future_t *f, bool cycle)
 {
-    weft__out_t out; /* 8 KiB of stack: reports come from worker threads */
-    weft__out_t *o = &out;
-    o->len = 0;
     weft__outf(o, "\n=====================================================\n");
-    weft__outf(o, "weft: potential deadlock: pool-induced deadlock in pool '%s'\n", pool->name);
+    weft__outf(o, "weft: potential deadlock: %s in pool '%s'\n",
+               cycle ? "wait-for cycle" : "pool-induced deadlock", pool->name);
     weft__outf(o, "-----------------------------------------------------\n");
     weft__outf(o, "worker %u of pool '%s' is about to wait on ", waiter->index, pool->name);
     weft__outfn(o, f->fn);
     weft__outf(o, ", submitted at ");
     weft__outsite(o, f->site);
-    weft__outf(o,
-               ",\nwhich is still queued in the same pool, and every one of the pool's %u "
-               "workers\nis itself waiting on a task queued in that pool:\n\n",
-               pool->nthreads);
+    if (cycle)
+        weft__outf(o,
+                   ",\nand that wait leads, through the workers below, back to a task "
+                   "that worker %u\nis running itself:\n\n",
+                   waiter->index);
+    else
+        weft__outf(o,
+                   ",\nwhich is still queued in the same pool, and every one of the pool's %u "
+                   "workers\nis itself waiting on a task queued in that pool:\n\n",
+                   pool->nthreads);
+}
+
+void weft__pool_deadlock_report(weft_pool_t *pool, const weft__worker_t *waiter,
+                                const weft_future_t *f, bool cycle)
+{
+    weft__out_t out; /* 8 KiB of stack: reports come from worker threads */
+    weft__out_t *o = &out;
+    o->len = 0;
+    weft__out_header(o, pool, waiter, f, cycle);
     for (unsigned i = 0; i < pool->nthreads; i++)
         weft__out_worker(o, &pool->workers[i]);
     const weft__worker_t *other = waiter;
     if (pool->nthreads > 1)
         other = &pool->workers[waiter->index == 0 ? 1 : 0];
-    weft__out_scenario(o, waiter, other);
-    weft__outf(o,
-               "weft_future_wait() in worker %u returns -EDEADLK instead of hanging.\n"
-               "Fix: submit the awaited tasks to another pool (a bulkhead), or create the "
-               "pool\nwith wait_runs_inline so a waiting worker runs them itself.\n",
+    if (!cycle)
+        weft__out_scenario(o, waiter, other);
+    else
+        weft__outf(o, "\n *** DEADLOCK ***\n\n");
+    weft__outf(o, "weft_future_wait() in worker %u returns -EDEADLK instead of hanging.\n",
                waiter->index);
+    if (cycle)
+        weft__outf(o, "Fix: a task must not wait on its own future, nor on a task that "
+                      "waits for it.\n");
+    else
+        weft__outf(o, "Fix: submit the awaited tasks to another pool (a bulkhead), or create "
+                      "the pool\nwith wait_runs_inline so a waiting worker runs them "
+                      "itself.\n");
     ssize_t w = write(STDERR_FILENO, o->buf, o->len);
     (void)w;
 }

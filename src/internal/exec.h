@@ -55,7 +55,9 @@ void weft__spin_step(uint64_t spun_ns);
 /*
  * A queued task, copied by value through the queues (no allocation per
  * task). `site` is the submit site: a return address, or a
- * weft_src_site_t pointer with bit 0 set (WEFT_POOL_SUBMIT).
+ * weft_src_site_t pointer tagged with WEFT__SITE_TAG (WEFT_POOL_SUBMIT).
+ * The tag is the top bit: user-space addresses never have it, while a
+ * return address may be odd, so the low bit could not serve.
  */
 typedef struct weft__task {
     weft_task_fn fn;
@@ -64,6 +66,8 @@ typedef struct weft__task {
     uintptr_t site;
     uint64_t enq_ns; /* when it was queued, for the queue-wait statistic */
 } weft__task_t;
+
+#define WEFT__SITE_TAG ((uintptr_t)1 << (sizeof(uintptr_t) * 8 - 1))
 
 #define WEFT__TASK_WORDS 5
 typedef struct weft__slot {
@@ -237,8 +241,10 @@ void weft__pool_wake(weft_pool_t *pool, int n);
 void weft__pool_run(weft_pool_t *pool, const weft__task_t *t);
 
 /* pool_report.c: print the pool-deadlock report for `waiter`, which found
- * that waiting on `f` would deadlock. Called with pool->dl_mu held. */
+ * that waiting on `f` would deadlock: every worker is stuck, or (`cycle`)
+ * the wait leads back to a task the waiter itself runs. Called with
+ * pool->dl_mu held. */
 void weft__pool_deadlock_report(weft_pool_t *pool, const weft__worker_t *waiter,
-                                const weft_future_t *f);
+                                const weft_future_t *f, bool cycle);
 
 #endif /* WEFT_INTERNAL_EXEC_H */

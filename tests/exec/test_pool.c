@@ -506,6 +506,41 @@ static void test_deadlock_two_pools_complete(void **state)
     assert_err(weft_pool_destroy(b), 0);
 }
 
+/* A task that waits on its own future: a cycle, caught even though another
+ * worker is free. */
+static weft_future_t *self_future;
+static void *wait_on_self(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 10000 && __atomic_load_n(&self_future, __ATOMIC_ACQUIRE) == NULL; i++)
+        usleep(100);
+    weft_future_t *f = __atomic_load_n(&self_future, __ATOMIC_ACQUIRE);
+    if (f == NULL)
+        return (void *)-1;
+    return (void *)(intptr_t)weft_future_wait(f, 10 * SEC, NULL);
+}
+
+static void test_self_wait_detected(void **state)
+{
+    (void)state;
+    for (int inl = 0; inl < 2; inl++) {
+        weft_pool_t *p;
+        weft_pool_opts_t o = {.name = "selfish", .threads = 2, .wait_runs_inline = inl};
+        assert_err(weft_pool_create(&p, &o), 0);
+        weft_future_t *f;
+        __atomic_store_n(&self_future, NULL, __ATOMIC_RELEASE);
+        assert_err(weft_pool_submit(p, wait_on_self, NULL, &f), 0);
+        __atomic_store_n(&self_future, f, __ATOMIC_RELEASE);
+        void *r = NULL;
+        uint64_t t0 = weft_now_ns();
+        assert_err(weft_future_wait(f, 10 * SEC, &r), 0);
+        assert_true(weft_now_ns() - t0 < SEC);
+        assert_int_equal((intptr_t)r, -EDEADLK);
+        weft_future_release(f);
+        assert_err(weft_pool_destroy(p), 0);
+    }
+}
+
 /* With WEFT_CHECK set, the report names the pool, the tasks and the sites. */
 static void test_deadlock_report(void **state)
 {
@@ -558,6 +593,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_deadlock_inline_mode_completes),
     cmocka_unit_test(test_deadlock_two_pools_complete),
     cmocka_unit_test(test_deadlock_report),
+    cmocka_unit_test(test_self_wait_detected),
 };
 
 WTEST_MAIN(tests)
