@@ -439,14 +439,21 @@ void *weft__pool_worker_main(void *arg)
     weft__self = w;
     __atomic_store_n(&w->tid, weft__tid(), __ATOMIC_RELAXED);
     weft__task_t t;
+    bool woken = false;
     for (;;) {
-        if (weft__find(w, &t) || weft__spin_for_work(w, &t)) {
+        /* A worker just woken searches as a spinner, so that if it finds
+         * work while more is queued and others sleep, it wakes one more
+         * (weft__spin_for_work): a burst of tasks wakes the whole pool, one
+         * worker at a time, without a wake-up per task. */
+        if ((!woken && weft__find(w, &t)) || weft__spin_for_work(w, &t)) {
+            woken = false;
             weft__exec(w, &t);
             continue;
         }
         if (weft__should_exit(pool))
             break;
         weft__park(w);
+        woken = true;
     }
     /* Let the other workers see the exit condition too. */
     weft__pool_wake(pool, INT32_MAX);
