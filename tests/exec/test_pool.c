@@ -485,7 +485,9 @@ static void test_deadlock_inline_mode_completes(void **state)
     assert_int_equal(n.children_ok, 2);
     weft_pool_stats_t st;
     assert_err(weft_pool_stats(p, &st), 0);
-    assert_int_equal(st.inline_runs, 2);
+    /* At least one child ran inline; the other may have been stolen by a
+     * worker whose own outer task had already finished. */
+    assert_true(st.inline_runs >= 1 && st.inline_runs <= 2);
     assert_int_equal(st.deadlocks, 0);
     assert_err(weft_pool_destroy(p), 0);
 }
