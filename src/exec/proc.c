@@ -85,11 +85,11 @@ struct weft_proc_pool {
     pthread_t manager;
 
     weft_mutex_t mu;
-    weft_proc_future_t *head WEFT_GUARDED_BY(mu);
-    weft_proc_future_t *tail WEFT_GUARDED_BY(mu);
-    uint64_t next_id WEFT_GUARDED_BY(mu);
-    bool shutdown WEFT_GUARDED_BY(mu);
-    uint64_t kill_at WEFT_GUARDED_BY(mu); /* destroy's deadline; 0: none */
+    weft_proc_future_t *head; /* protected by mu: the pending FIFO */
+    weft_proc_future_t *tail; /* protected by mu */
+    uint64_t next_id;         /* protected by mu */
+    bool shutdown;            /* protected by mu */
+    uint64_t kill_at;         /* protected by mu: destroy's deadline; 0: none */
 
     /* Statistics: atomic, relaxed. */
     uint64_t submitted, completed, crashed, timed_out, spawned, recycled, queued, running;
