@@ -279,7 +279,7 @@ static void start_waiters(struct room *r, struct waiter_arg *a, pthread_t *t)
         while (__atomic_load_n(&r->tids[i], __ATOMIC_ACQUIRE) == 0)
             sleep_ms(1);
     assert_true(all_in_futex(r->tids, NWAITERS, &r->c._seq, 10000));
-    assert_int_equal(r->returned, 0);
+    assert_int_equal(__atomic_load_n(&r->returned, __ATOMIC_ACQUIRE), 0);
 }
 
 static void join_waiters(struct room *r, pthread_t *t)
