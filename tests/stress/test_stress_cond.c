@@ -121,8 +121,9 @@ static void wait_for(weft_cond_t *c, bool (*pred)(void), const char *what, unsig
     while (!pred() && !stopping()) {
         int r = weft_cond_timedwait(c, &q.m, cfg.wait_ms * 1000000LL);
         if (r == -ETIMEDOUT && pred()) {
-            fprintf(stderr, "stress_cond: seed=%llu: lost wake-up: %s %u slept %ld ms "
-                            "although its condition held\n",
+            fprintf(stderr,
+                    "stress_cond: seed=%llu: lost wake-up: %s %u slept %ld ms "
+                    "although its condition held\n",
                     (unsigned long long)cfg.seed, what, who, cfg.wait_ms);
             fail("lost wake-up (thread %u, after %lu items)", who, q.consumed);
         } else if (r != 0 && r != -ETIMEDOUT) {
@@ -168,8 +169,7 @@ static void *producer_main(void *arg)
     return NULL;
 }
 
-static void check_item(struct item it, unsigned me, unsigned long *last)
-    WEFT_REQUIRES(q.m)
+static void check_item(struct item it, unsigned me, unsigned long *last) WEFT_REQUIRES(q.m)
 {
     if (it.producer >= cfg.threads || it.seq >= cfg.iters) {
         fail("corrupt item at consumer %u (seq %lu)", me, it.seq);

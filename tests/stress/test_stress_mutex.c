@@ -50,7 +50,7 @@ static struct config cfg = {4, 100000, 0, false};
 static weft_mutex_t lock = WEFT_MUTEX_INIT("stress");
 static uint32_t broken_word; /* atomic (relaxed): the broken lock */
 
-static long counter;   /* protected by the lock under test */
+static long counter;    /* protected by the lock under test */
 static unsigned inside; /* protected by the lock: id + 1 of the thread inside */
 static int violations;  /* atomic */
 static int stop;        /* atomic: set at the first violation in broken mode */
@@ -145,8 +145,7 @@ static WEFT_NO_THREAD_SAFETY_ANALYSIS int acquire(uint64_t *rng)
         return 0;
     case 1: {
         int r;
-        while ((r = weft_mutex_timedlock(&lock, (int64_t)(rng_next(rng) % 20000))) ==
-               -ETIMEDOUT) {
+        while ((r = weft_mutex_timedlock(&lock, (int64_t)(rng_next(rng) % 20000))) == -ETIMEDOUT) {
         }
         return r;
     }
@@ -240,9 +239,8 @@ static void parse(int argc, char **argv)
 int main(int argc, char **argv)
 {
     parse(argc, argv);
-    printf("stress_mutex: seed=%llu threads=%u iters=%lu lock=%s\n",
-           (unsigned long long)cfg.seed, cfg.threads, cfg.iters,
-           cfg.broken ? "broken (load-then-store)" : "weft_mutex_t");
+    printf("stress_mutex: seed=%llu threads=%u iters=%lu lock=%s\n", (unsigned long long)cfg.seed,
+           cfg.threads, cfg.iters, cfg.broken ? "broken (load-then-store)" : "weft_mutex_t");
     fflush(stdout);
     static struct worker w[MAX_THREADS];
     for (unsigned i = 0; i < cfg.threads; i++) {
@@ -275,7 +273,7 @@ int main(int argc, char **argv)
                 (unsigned long long)cfg.seed);
         return 1;
     }
-    printf("stress_mutex: seed=%llu: %s: %lu sections, counter %ld\n",
-           (unsigned long long)cfg.seed, v ? "FAILED" : "ok", total, final);
+    printf("stress_mutex: seed=%llu: %s: %lu sections, counter %ld\n", (unsigned long long)cfg.seed,
+           v ? "FAILED" : "ok", total, final);
     return v ? 1 : 0;
 }

@@ -258,8 +258,8 @@ static void *waiter_main(void *arg)
     struct room *r = a->r;
     weft_mutex_lock(&r->m);
     __atomic_store_n(&r->tids[a->index], weft_thread_id(), __ATOMIC_RELEASE);
-    int rc = a->timed ? weft_cond_timedwait(&r->c, &r->m, 20000 * MS)
-                      : weft_cond_wait(&r->c, &r->m);
+    int rc =
+        a->timed ? weft_cond_timedwait(&r->c, &r->m, 20000 * MS) : weft_cond_wait(&r->c, &r->m);
     if (rc != 0 || !weft_mutex_held(&r->m))
         __atomic_fetch_add(&r->errors, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&r->returned, 1, __ATOMIC_RELEASE);
