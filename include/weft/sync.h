@@ -144,13 +144,13 @@ WEFT_API unsigned weft_sem_available(const weft_sem_t *s);
  * writer may be waiting (recursive read locking can deadlock).
  */
 typedef struct WEFT_CAPABILITY("rwlock") weft_rwlock {
-    uint64_t _state;   /* private; atomic: readers, writer bit, waiting writers */
-    uint32_t _rseq;    /* private; atomic: futex readers sleep on */
-    uint32_t _wseq;    /* private; atomic: futex writers sleep on */
-    uint32_t _owner;   /* private; atomic: tid of the writer, 0 if none */
-    uint32_t _sleepers; /* private; atomic: threads parked on either futex */
-    const char *_name; /* read-only */
-    void *_check;      /* private */
+    uint64_t _state;    /* private; atomic: readers, writer bit, waiting writers */
+    uint32_t _rseq;     /* private; atomic: futex readers sleep on */
+    uint32_t _wseq;     /* private; atomic: futex writers sleep on */
+    uint32_t _owner;    /* private; atomic: tid of the writer, 0 if none */
+    uint32_t _rwaiting; /* private; atomic: readers inside a blocking rdlock */
+    const char *_name;  /* read-only */
+    void *_check;       /* private */
 } weft_rwlock_t;
 
 #define WEFT_RWLOCK_INIT(name) { 0, 0, 0, 0, 0, (name), NULL }
