@@ -343,7 +343,7 @@ static WEFT__COLD void weft__rw_self_deadlock(const weft_rwlock_t *rw, const cha
                 weft__tid(), what, weft__rw_name(rw), (const void *)rw);
 }
 
-WEFT__NOIPA void weft_rwlock_rdlock(weft_rwlock_t *rw)
+WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS void weft_rwlock_rdlock(weft_rwlock_t *rw)
 {
     if (weft__unlikely(rw == NULL))
         weft__fatal("weft_rwlock_rdlock: NULL rwlock");
@@ -358,7 +358,7 @@ WEFT__NOIPA void weft_rwlock_rdlock(weft_rwlock_t *rw)
         weft__rw_self_deadlock(rw, "read-locked");
 }
 
-WEFT__NOIPA void weft_rwlock_wrlock(weft_rwlock_t *rw)
+WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS void weft_rwlock_wrlock(weft_rwlock_t *rw)
 {
     if (weft__unlikely(rw == NULL))
         weft__fatal("weft_rwlock_wrlock: NULL rwlock");
@@ -389,12 +389,12 @@ static int weft__rw_trylock(weft_rwlock_t *rw, bool write)
     return ok ? 0 : -EBUSY;
 }
 
-WEFT__NOIPA int weft_rwlock_tryrdlock(weft_rwlock_t *rw)
+WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_rwlock_tryrdlock(weft_rwlock_t *rw)
 {
     return weft__rw_trylock(rw, false);
 }
 
-WEFT__NOIPA int weft_rwlock_trywrlock(weft_rwlock_t *rw)
+WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_rwlock_trywrlock(weft_rwlock_t *rw)
 {
     return weft__rw_trylock(rw, true);
 }
@@ -415,12 +415,12 @@ static int weft__rw_timedlock(weft_rwlock_t *rw, int64_t timeout_ns, bool write)
     return write ? weft__rw_wrlock_slow(rw, tid, &d) : weft__rw_rdlock_slow(rw, tid, &d);
 }
 
-WEFT__NOIPA int weft_rwlock_timedrdlock(weft_rwlock_t *rw, int64_t timeout_ns)
+WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_rwlock_timedrdlock(weft_rwlock_t *rw, int64_t timeout_ns)
 {
     return weft__rw_timedlock(rw, timeout_ns, false);
 }
 
-WEFT__NOIPA int weft_rwlock_timedwrlock(weft_rwlock_t *rw, int64_t timeout_ns)
+WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_rwlock_timedwrlock(weft_rwlock_t *rw, int64_t timeout_ns)
 {
     return weft__rw_timedlock(rw, timeout_ns, true);
 }
@@ -486,7 +486,7 @@ static WEFT__COLD int weft__rw_unlock_instr(weft_rwlock_t *rw, bool write)
     return r;
 }
 
-WEFT__NOIPA int weft_rwlock_unlock(weft_rwlock_t *rw)
+WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_rwlock_unlock(weft_rwlock_t *rw)
 {
     if (rw == NULL)
         return -EINVAL;
