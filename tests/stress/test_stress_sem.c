@@ -27,7 +27,7 @@
 
 #include "weft.h"
 
-// ctest default --threads 4 --iters 20000 --permits 2
+// ctest default --threads 4 --iters 100000 --permits 2
 // ctest lock --threads 3 --iters 20000 --permits 1 --seed 7
 // ctest wide --threads 6 --iters 5000 --permits 4 --seed 11
 // ctest broken --broken --threads 4 --iters 200000 --permits 2 --seed 3
