@@ -62,6 +62,7 @@ static int writers;     /* atomic: writers inside now */
 static int max_readers; /* atomic */
 static int violations;  /* atomic */
 static int stop;        /* atomic: set once a broken run is caught */
+static unsigned ready;  /* atomic: workers started; they begin together */
 static long writes_done; /* atomic: completed write passes */
 static long record[FIELDS]; /* protected by the lock (atomics in --broken) */
 
@@ -254,6 +255,11 @@ static void *worker_main(void *arg)
     uint64_t rng = opt.seed ^ (0x9e3779b97f4a7c15ull * (wk->id + 1));
     if (rng == 0)
         rng = 1;
+    /* Start together, or the first thread may be done before the last one
+     * has been created, and nothing would overlap. */
+    __atomic_add_fetch(&ready, 1, __ATOMIC_RELAXED);
+    while (__atomic_load_n(&ready, __ATOMIC_RELAXED) < opt.threads)
+        sched_yield();
     for (unsigned i = 0; i < opt.iters; i++) {
         if (__atomic_load_n(&stop, __ATOMIC_RELAXED))
             break;

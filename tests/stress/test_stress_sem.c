@@ -54,6 +54,7 @@ static int inside;     /* atomic: threads holding a permit now */
 static int max_inside; /* atomic: the largest `inside` seen */
 static int violations; /* atomic */
 static int stop;       /* atomic: set once a broken run is caught */
+static unsigned ready;  /* atomic: workers started; they begin together */
 static long plain;     /* protected by the semaphore when permits == 1 */
 
 static uint64_t rng_next(uint64_t *x)
@@ -154,6 +155,11 @@ static void *worker_main(void *arg)
     uint64_t rng = opt.seed ^ (0x9e3779b97f4a7c15ull * (w->id + 1));
     if (rng == 0)
         rng = 1;
+    /* Start together, or the first thread may be done before the last one
+     * has been created, and nothing would overlap. */
+    __atomic_add_fetch(&ready, 1, __ATOMIC_RELAXED);
+    while (__atomic_load_n(&ready, __ATOMIC_RELAXED) < opt.threads)
+        sched_yield();
     for (unsigned i = 0; i < opt.iters; i++) {
         if (__atomic_load_n(&stop, __ATOMIC_RELAXED))
             break;
