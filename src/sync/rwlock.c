@@ -62,6 +62,11 @@
 #define WEFT__RW_WW_MASK (~(uint64_t)0 << 32)
 #define WEFT__RW_SPIN 64u
 
+/* Public entry points: opaque to inter-procedural analysis (see WEFT__NOIPA),
+ * and exempt from clang's lock analysis, since they implement the very
+ * acquire and release it reasons about. */
+#define WEFT__RW_API WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS
+
 /* Every private field changed with atomics, hidden from Helgrind. */
 #define WEFT__RW_WORDS ((unsigned)offsetof(weft_rwlock_t, _name))
 
@@ -148,14 +153,13 @@ static inline bool weft__rw_tryrd(weft_rwlock_t *rw, uint64_t *s)
 /* Take the write lock while the state (*s, kept current) is writable;
  * `registered` is WEFT__RW_WW for a writer counted in WW, which leaves the
  * count in the same CAS, else 0. */
-static inline bool weft__rw_trywr(weft_rwlock_t *rw, uint64_t *s, uint64_t registered,
-                                  uint32_t tid)
+static inline bool weft__rw_trywr(weft_rwlock_t *rw, uint64_t *s, uint64_t registered, uint32_t tid)
 {
     while (weft__rw_writable(*s)) {
         /* Acquire: pairs with the release CAS of the previous unlock (read
          * or write), so every earlier critical section happens-before ours. */
-        if (__atomic_compare_exchange_n(&rw->_state, s, (*s | WEFT__RW_WRITER) - registered,
-                                        true, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+        if (__atomic_compare_exchange_n(&rw->_state, s, (*s | WEFT__RW_WRITER) - registered, true,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
             __atomic_store_n(&rw->_owner, tid, __ATOMIC_RELAXED);
             return true;
         }
@@ -238,8 +242,8 @@ static int weft__rw_wrleave(weft_rwlock_t *rw, uint32_t tid)
             n &= ~WEFT__RW_RSLEEP;
         /* Relaxed: leaving publishes nothing; the readers' wake-up is
          * ordered by the release bump in weft__rw_wake_readers(). */
-    } while (!__atomic_compare_exchange_n(&rw->_state, &s, n, true, __ATOMIC_RELAXED,
-                                          __ATOMIC_RELAXED));
+    } while (
+        !__atomic_compare_exchange_n(&rw->_state, &s, n, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
     if ((s & WEFT__RW_RSLEEP) && !(n & WEFT__RW_RSLEEP))
         weft__rw_wake_readers(rw);
     return -ETIMEDOUT;
@@ -269,8 +273,8 @@ static bool weft__rw_wrregister(weft_rwlock_t *rw, uint32_t tid)
         if (weft__rw_trywr(rw, &s, 0, tid))
             return true;
         /* Relaxed: registering publishes nothing (see weft__rw_rdpark()). */
-        if (__atomic_compare_exchange_n(&rw->_state, &s, s + WEFT__RW_WW, true,
-                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        if (__atomic_compare_exchange_n(&rw->_state, &s, s + WEFT__RW_WW, true, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
             return false;
     }
 }
@@ -318,8 +322,7 @@ static WEFT__COLD int weft__rw_wrlock_slow(weft_rwlock_t *rw, uint32_t tid,
     return weft__rw_wrpark(rw, tid, d);
 }
 
-static int weft__rw_lock(weft_rwlock_t *rw, uint32_t tid, const weft__deadline_t *d,
-                         bool write)
+static int weft__rw_lock(weft_rwlock_t *rw, uint32_t tid, const weft__deadline_t *d, bool write)
 {
     if (write)
         return weft__rw_wrlock_fast(rw, tid) ? 0 : weft__rw_wrlock_slow(rw, tid, d);
@@ -343,7 +346,7 @@ static WEFT__COLD void weft__rw_self_deadlock(const weft_rwlock_t *rw, const cha
                 weft__tid(), what, weft__rw_name(rw), (const void *)rw);
 }
 
-WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS void weft_rwlock_rdlock(weft_rwlock_t *rw)
+WEFT__RW_API void weft_rwlock_rdlock(weft_rwlock_t *rw)
 {
     if (weft__unlikely(rw == NULL))
         weft__fatal("weft_rwlock_rdlock: NULL rwlock");
@@ -358,7 +361,7 @@ WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS void weft_rwlock_rdlock(weft_rwlock_t
         weft__rw_self_deadlock(rw, "read-locked");
 }
 
-WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS void weft_rwlock_wrlock(weft_rwlock_t *rw)
+WEFT__RW_API void weft_rwlock_wrlock(weft_rwlock_t *rw)
 {
     if (weft__unlikely(rw == NULL))
         weft__fatal("weft_rwlock_wrlock: NULL rwlock");
@@ -389,12 +392,12 @@ static int weft__rw_trylock(weft_rwlock_t *rw, bool write)
     return ok ? 0 : -EBUSY;
 }
 
-WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_rwlock_tryrdlock(weft_rwlock_t *rw)
+WEFT__RW_API int weft_rwlock_tryrdlock(weft_rwlock_t *rw)
 {
     return weft__rw_trylock(rw, false);
 }
 
-WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_rwlock_trywrlock(weft_rwlock_t *rw)
+WEFT__RW_API int weft_rwlock_trywrlock(weft_rwlock_t *rw)
 {
     return weft__rw_trylock(rw, true);
 }
@@ -415,12 +418,12 @@ static int weft__rw_timedlock(weft_rwlock_t *rw, int64_t timeout_ns, bool write)
     return write ? weft__rw_wrlock_slow(rw, tid, &d) : weft__rw_rdlock_slow(rw, tid, &d);
 }
 
-WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_rwlock_timedrdlock(weft_rwlock_t *rw, int64_t timeout_ns)
+WEFT__RW_API int weft_rwlock_timedrdlock(weft_rwlock_t *rw, int64_t timeout_ns)
 {
     return weft__rw_timedlock(rw, timeout_ns, false);
 }
 
-WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_rwlock_timedwrlock(weft_rwlock_t *rw, int64_t timeout_ns)
+WEFT__RW_API int weft_rwlock_timedwrlock(weft_rwlock_t *rw, int64_t timeout_ns)
 {
     return weft__rw_timedlock(rw, timeout_ns, true);
 }
@@ -434,8 +437,7 @@ static void weft__rw_wrunlock(weft_rwlock_t *rw)
     uint64_t s = WEFT__RW_WRITER;
     /* Release: pairs with the acquire CAS of the next holder, reader or
      * writer (weft__rw_tryrd, weft__rw_trywr). */
-    if (__atomic_compare_exchange_n(&rw->_state, &s, 0, false, __ATOMIC_RELEASE,
-                                    __ATOMIC_RELAXED))
+    if (__atomic_compare_exchange_n(&rw->_state, &s, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
         return;
     uint64_t n;
     do {
@@ -443,8 +445,8 @@ static void weft__rw_wrunlock(weft_rwlock_t *rw)
         if (weft__rw_waiting_writers(s) == 0)
             n &= ~WEFT__RW_RSLEEP;
         /* Release: as above. */
-    } while (!__atomic_compare_exchange_n(&rw->_state, &s, n, true, __ATOMIC_RELEASE,
-                                          __ATOMIC_RELAXED));
+    } while (
+        !__atomic_compare_exchange_n(&rw->_state, &s, n, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
     /* Writer preference: while writers wait, readers stay asleep. */
     if (weft__rw_waiting_writers(s) != 0)
         weft__rw_wake_writer(rw);
@@ -486,7 +488,7 @@ static WEFT__COLD int weft__rw_unlock_instr(weft_rwlock_t *rw, bool write)
     return r;
 }
 
-WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_rwlock_unlock(weft_rwlock_t *rw)
+WEFT__RW_API int weft_rwlock_unlock(weft_rwlock_t *rw)
 {
     if (rw == NULL)
         return -EINVAL;

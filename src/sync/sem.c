@@ -142,8 +142,8 @@ static bool weft__sem_register(weft_sem_t *s)
             return true;
         /* Relaxed: registering publishes nothing; the RMW's place in the
          * word's modification order is what the release CAS observes. */
-        if (__atomic_compare_exchange_n(&s->_data, &v, v + WEFT__SEM_WAITER, true,
-                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        if (__atomic_compare_exchange_n(&s->_data, &v, v + WEFT__SEM_WAITER, true, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
             return false;
     }
 }

@@ -57,13 +57,13 @@ struct rw_ops {
 };
 
 static struct opts opt = {4, 20000, 20, 0, false};
-static int readers;     /* atomic: readers inside now */
-static int writers;     /* atomic: writers inside now */
-static int max_readers; /* atomic */
-static int violations;  /* atomic */
-static int stop;        /* atomic: set once a broken run is caught */
-static unsigned ready;  /* atomic: workers started; they begin together */
-static long writes_done; /* atomic: completed write passes */
+static int readers;         /* atomic: readers inside now */
+static int writers;         /* atomic: writers inside now */
+static int max_readers;     /* atomic */
+static int violations;      /* atomic */
+static int stop;            /* atomic: set once a broken run is caught */
+static unsigned ready;      /* atomic: workers started; they begin together */
+static long writes_done;    /* atomic: completed write passes */
 static long record[FIELDS]; /* protected by the lock (atomics in --broken) */
 
 static uint64_t rng_next(uint64_t *x)
@@ -314,8 +314,8 @@ static void watchdog(int sig)
 {
     (void)sig;
     char buf[96];
-    int n = snprintf(buf, sizeof buf, "seed=%" PRIu64 ": no progress in %d s (hang?)\n",
-                     opt.seed, WATCHDOG_S);
+    int n = snprintf(buf, sizeof buf, "seed=%" PRIu64 ": no progress in %d s (hang?)\n", opt.seed,
+                     WATCHDOG_S);
     ssize_t w = write(STDOUT_FILENO, buf, (size_t)n);
     (void)w;
     _exit(1);
@@ -359,14 +359,13 @@ static void parse(int argc, char **argv)
 int main(int argc, char **argv)
 {
     parse(argc, argv);
-    printf("seed=%" PRIu64 " threads=%u iters=%u writes=%u%%%s\n", opt.seed, opt.threads,
-           opt.iters, opt.writes, opt.broken ? " broken" : "");
+    printf("seed=%" PRIu64 " threads=%u iters=%u writes=%u%%%s\n", opt.seed, opt.threads, opt.iters,
+           opt.writes, opt.broken ? " broken" : "");
     fflush(stdout);
     signal(SIGALRM, watchdog);
     alarm(WATCHDOG_S);
     if (opt.broken) {
-        static const struct rw_ops ops = {broken_rd, broken_wr, broken_rdunlock,
-                                          broken_wrunlock};
+        static const struct rw_ops ops = {broken_rd, broken_wr, broken_rdunlock, broken_wrunlock};
         struct broken_rw b = {0, 0};
         run(&ops, &b);
         if (violations == 0) {

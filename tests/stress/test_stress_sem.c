@@ -54,7 +54,7 @@ static int inside;     /* atomic: threads holding a permit now */
 static int max_inside; /* atomic: the largest `inside` seen */
 static int violations; /* atomic */
 static int stop;       /* atomic: set once a broken run is caught */
-static unsigned ready;  /* atomic: workers started; they begin together */
+static unsigned ready; /* atomic: workers started; they begin together */
 static long plain;     /* protected by the semaphore when permits == 1 */
 
 static uint64_t rng_next(uint64_t *x)
@@ -215,8 +215,8 @@ static void watchdog(int sig)
 {
     (void)sig;
     char buf[96];
-    int n = snprintf(buf, sizeof buf, "seed=%" PRIu64 ": no progress in %d s (hang?)\n",
-                     opt.seed, WATCHDOG_S);
+    int n = snprintf(buf, sizeof buf, "seed=%" PRIu64 ": no progress in %d s (hang?)\n", opt.seed,
+                     WATCHDOG_S);
     ssize_t w = write(STDOUT_FILENO, buf, (size_t)n);
     (void)w;
     _exit(1);
@@ -224,8 +224,7 @@ static void watchdog(int sig)
 
 static void usage(const char *argv0)
 {
-    fprintf(stderr,
-            "usage: %s [--threads N] [--iters N] [--permits N] [--seed S] [--broken]\n",
+    fprintf(stderr, "usage: %s [--threads N] [--iters N] [--permits N] [--seed S] [--broken]\n",
             argv0);
     exit(2);
 }
@@ -261,8 +260,8 @@ static void parse(int argc, char **argv)
 int main(int argc, char **argv)
 {
     parse(argc, argv);
-    printf("seed=%" PRIu64 " threads=%u iters=%u permits=%u%s\n", opt.seed, opt.threads,
-           opt.iters, opt.permits, opt.broken ? " broken" : "");
+    printf("seed=%" PRIu64 " threads=%u iters=%u permits=%u%s\n", opt.seed, opt.threads, opt.iters,
+           opt.permits, opt.broken ? " broken" : "");
     fflush(stdout);
     signal(SIGALRM, watchdog);
     alarm(WATCHDOG_S);
