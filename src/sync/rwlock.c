@@ -125,10 +125,10 @@ int weft_rwlock_destroy(weft_rwlock_t *rw)
     if (rw == NULL)
         return -EINVAL;
     /* Acquire: pairs with the release CAS of the last unlock, so the last
-     * holder's writes are visible before the memory is reused. A stale
-     * RSLEEP bit (left by readers that timed out) is not a holder. */
-    uint64_t s = __atomic_load_n(&rw->_state, __ATOMIC_ACQUIRE);
-    if ((s & ~WEFT__RW_RSLEEP) != 0 || __atomic_load_n(&rw->_rwaiting, __ATOMIC_RELAXED) != 0)
+     * holder's writes are visible before the memory is reused. RSLEEP is
+     * never set in a free state (only in one where readers must wait). */
+    if (__atomic_load_n(&rw->_state, __ATOMIC_ACQUIRE) != 0 ||
+        __atomic_load_n(&rw->_rwaiting, __ATOMIC_RELAXED) != 0)
         return -EBUSY;
     if (WEFT__INSTRUMENTED())
         weft__ann_lock_destroy(rw, WEFT__ANN_RWLOCK);
@@ -454,10 +454,10 @@ static void weft__rw_wrunlock(weft_rwlock_t *rw)
         weft__rw_wake_readers(rw);
 }
 
-/* Release one read hold. -EPERM if the lock is write-held or not held. */
-static int weft__rw_rdunlock(weft_rwlock_t *rw)
+/* Release one read hold, starting from the caller's view s of the state.
+ * -EPERM (nothing changes) if the lock is write-held or not held. */
+static int weft__rw_rdunlock(weft_rwlock_t *rw, uint64_t s)
 {
-    uint64_t s = weft__rw_load(rw);
     do {
         if ((s & WEFT__RW_WRITER) || (s & WEFT__RW_READERS) == 0)
             return -EPERM;
@@ -470,20 +470,29 @@ static int weft__rw_rdunlock(weft_rwlock_t *rw)
     return 0;
 }
 
-static WEFT__COLD int weft__rw_unlock_instr(weft_rwlock_t *rw, bool write)
+/*
+ * Which hold does the caller release? The state tells, without the owner in
+ * most cases: when WRITER is clear the caller cannot be the writer, so it is
+ * a read release; when it is set, it is a write release only for the owner
+ * (a thread that wrote WRITER itself sees it, by coherence). Returns 1 for
+ * write, 0 for read, -EPERM for neither.
+ */
+static inline int weft__rw_release_kind(const weft_rwlock_t *rw, uint64_t s)
 {
-    unsigned flags = WEFT__ANN_RWLOCK | (write ? 0 : WEFT__ANN_READ);
-    if (!write) {
-        uint64_t s = weft__rw_load(rw);
-        if ((s & WEFT__RW_WRITER) || (s & WEFT__RW_READERS) == 0)
-            return -EPERM;
-    }
+    if (!(s & WEFT__RW_WRITER))
+        return (s & WEFT__RW_READERS) != 0 ? 0 : -EPERM;
+    return weft__rw_owner(rw) == weft__tid() ? 1 : -EPERM;
+}
+
+static WEFT__COLD int weft__rw_unlock_instr(weft_rwlock_t *rw, uint64_t s, int kind)
+{
+    unsigned flags = WEFT__ANN_RWLOCK | (kind ? 0 : WEFT__ANN_READ);
     weft__ann_pre_unlock(rw, flags);
     int r = 0;
-    if (write)
+    if (kind)
         weft__rw_wrunlock(rw);
     else
-        r = weft__rw_rdunlock(rw);
+        r = weft__rw_rdunlock(rw, s);
     weft__ann_post_unlock(rw, flags);
     return r;
 }
@@ -492,12 +501,15 @@ WEFT__RW_API int weft_rwlock_unlock(weft_rwlock_t *rw)
 {
     if (rw == NULL)
         return -EINVAL;
-    bool write = weft__rw_owner(rw) == weft__tid();
+    uint64_t s = weft__rw_load(rw);
+    int kind = weft__rw_release_kind(rw, s);
+    if (kind < 0)
+        return kind;
     if (WEFT__INSTRUMENTED())
-        return weft__rw_unlock_instr(rw, write);
-    if (write) {
+        return weft__rw_unlock_instr(rw, s, kind);
+    if (kind) {
         weft__rw_wrunlock(rw);
         return 0;
     }
-    return weft__rw_rdunlock(rw);
+    return weft__rw_rdunlock(rw, s);
 }
