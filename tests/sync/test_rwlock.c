@@ -7,6 +7,7 @@
  * wait in the test is bounded, so a bug fails a case instead of hanging it.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -471,6 +472,54 @@ static void test_writers_take_turns(void **state)
     assert_int_equal(weft_rwlock_destroy(&rw), 0);
 }
 
+struct reader_loop {
+    weft_rwlock_t *rw;
+    int *stop;
+    int *inside; /* readers holding the lock now */
+};
+
+/* Read-lock, linger (yielding, so that the readers' holds overlap), unlock,
+ * until told to stop. */
+static void *reader_loop_main(void *arg)
+{
+    struct reader_loop *r = arg;
+    while (!__atomic_load_n(r->stop, __ATOMIC_ACQUIRE)) {
+        weft_rwlock_rdlock(r->rw);
+        __atomic_fetch_add(r->inside, 1, __ATOMIC_RELAXED);
+        sched_yield();
+        __atomic_fetch_sub(r->inside, 1, __ATOMIC_RELAXED);
+        weft_rwlock_unlock(r->rw);
+    }
+    return NULL;
+}
+
+/* A stream of overlapping readers, never leaving the lock free, must not
+ * keep a writer out: every timed write lock succeeds. */
+static void test_writer_not_starved(void **state)
+{
+    (void)state;
+    enum { N = 3 };
+    weft_rwlock_t rw;
+    int stop = 0, inside = 0;
+    assert_int_equal(weft_rwlock_init(&rw, "stream"), 0);
+    struct reader_loop r[N];
+    pthread_t t[N];
+    for (int i = 0; i < N; i++) {
+        r[i] = (struct reader_loop){&rw, &stop, &inside};
+        assert_int_equal(pthread_create(&t[i], NULL, reader_loop_main, &r[i]), 0);
+    }
+    for (int i = 0; i < 50; i++) {
+        assert_int_equal(weft_rwlock_timedwrlock(&rw, 2000 * MS), 0);
+        assert_int_equal(__atomic_load_n(&inside, __ATOMIC_RELAXED), 0);
+        assert_int_equal(weft_rwlock_unlock(&rw), 0);
+        usleep(200);
+    }
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(weft_rwlock_destroy(&rw), 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_init_destroy),
     cmocka_unit_test(test_static_init),
@@ -486,6 +535,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_unlock_wakes_all_readers),
     cmocka_unit_test(test_last_reader_wakes_writer),
     cmocka_unit_test(test_writers_take_turns),
+    cmocka_unit_test(test_writer_not_starved),
 };
 
 WTEST_MAIN(tests)
