@@ -10,6 +10,7 @@
  *                futex_wait or about to be (or just woken, not yet gone)
  *
  *   permits > 0, waiters == 0   the normal, uncontended state
+ *   permits == 0, waiters == 0  exhausted; nobody waits (yet)
  *   permits == 0, waiters > 0   threads are (or are about to be) asleep
  *   permits > 0, waiters > 0    transient: a release has woken a waiter
  *                               (or a waiter is about to re-check)
