@@ -41,7 +41,6 @@
 
 #include "internal/exec.h"
 
-#define WEFT__DEQUE_MASK (WEFT__DEQUE_CAP - 1)
 #define WEFT__SPIN_NS 50000u /* how long an idle worker looks for work */
 #define WEFT__BATCH_MAX 64u  /* most tasks moved from the shared ring at once */
 
@@ -69,6 +68,21 @@ static void weft__slot_get(weft__slot_t *s, weft__task_t *t)
     memcpy(t, &v, sizeof v);
 }
 
+int weft__dq_init(weft__deque_t *q, unsigned capacity)
+{
+    q->top = 0;
+    q->bottom = 0;
+    q->mask = (int64_t)capacity - 1;
+    q->slots = calloc(capacity, sizeof *q->slots);
+    return q->slots != NULL ? 0 : -ENOMEM;
+}
+
+void weft__dq_free(weft__deque_t *q)
+{
+    free(q->slots);
+    q->slots = NULL;
+}
+
 /* Owner only. False when full (the caller uses the shared ring instead). */
 static bool weft__dq_push(weft__deque_t *q, const weft__task_t *t)
 {
@@ -76,9 +90,9 @@ static bool weft__dq_push(weft__deque_t *q, const weft__task_t *t)
     /* Acquire: pairs with the thieves' CAS of top in weft__dq_steal(), so a
      * slot is overwritten only after the thief that took it has read it. */
     int64_t top = __atomic_load_n(&q->top, __ATOMIC_ACQUIRE);
-    if (b - top >= (int64_t)WEFT__DEQUE_CAP)
+    if (b - top > q->mask)
         return false;
-    weft__slot_put(&q->slots[b & WEFT__DEQUE_MASK], t);
+    weft__slot_put(&q->slots[b & q->mask], t);
     /* Release: publishes the slot to the acquire load of bottom in
      * weft__dq_steal(). */
     __atomic_store_n(&q->bottom, b + 1, __ATOMIC_RELEASE);
@@ -101,7 +115,7 @@ static bool weft__dq_pop(weft__deque_t *q, weft__task_t *t)
         __atomic_store_n(&q->bottom, b + 1, __ATOMIC_RELAXED);
         return false;
     }
-    weft__slot_get(&q->slots[b & WEFT__DEQUE_MASK], t);
+    weft__slot_get(&q->slots[b & q->mask], t);
     if (top < b)
         return true;
     bool won = __atomic_compare_exchange_n(&q->top, &top, top + 1, false, __ATOMIC_SEQ_CST,
@@ -119,7 +133,7 @@ static int weft__dq_steal(weft__deque_t *q, weft__task_t *t)
     int64_t b = __atomic_load_n(&q->bottom, __ATOMIC_SEQ_CST);
     if (top >= b)
         return 0;
-    weft__slot_get(&q->slots[top & WEFT__DEQUE_MASK], t);
+    weft__slot_get(&q->slots[top & q->mask], t);
     if (weft__unlikely(__atomic_load_n(&weft__exec_fault, __ATOMIC_RELAXED) != 0)) {
         weft__cpu_relax(); /* broken on purpose: a store where a CAS is needed */
         __atomic_store_n(&q->top, top + 1, __ATOMIC_SEQ_CST);
@@ -550,6 +564,11 @@ static weft__ext_t *weft__ext_register(weft_pool_t *pool)
             q = pool->exts[i];
     if (q == NULL && n < WEFT__EXT_MAX && (q = aligned_alloc(WEFT__CACHELINE, sizeof *q))) {
         memset(q, 0, sizeof *q);
+        if (weft__dq_init(&q->dq, WEFT__DEQUE_CAP_EXT) != 0) {
+            free(q);
+            weft_mutex_unlock(&pool->qmu);
+            return NULL;
+        }
         q->owner = tid;
         pool->exts[n] = q;
         /* Release: publishes exts[n] to the acquire loads of next_ext. */

@@ -29,6 +29,8 @@ static bool weft__check_requested(void)
     return (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
 }
 
+static void weft__pool_free(weft_pool_t *pool);
+
 static int weft__pool_alloc(weft_pool_t **out, const weft_pool_opts_t *o)
 {
     unsigned n = o->threads != 0 ? o->threads : weft_cpu_count();
@@ -53,21 +55,30 @@ static int weft__pool_alloc(weft_pool_t **out, const weft_pool_opts_t *o)
     pool->id = __atomic_add_fetch(&weft__pool_ids, 1, __ATOMIC_RELAXED);
     weft_mutex_init(&pool->qmu, "weft.pool.queue");
     weft_mutex_init(&pool->dl_mu, "weft.pool.deadlock");
+    *out = pool;
+    int r = 0;
     for (unsigned i = 0; i < n; i++) {
         ws[i].pool = pool;
         ws[i].index = i;
         ws[i].rng = 0x9E3779B97F4A7C15ull * (i + 1);
+        if (r == 0)
+            r = weft__dq_init(&ws[i].dq, WEFT__DEQUE_CAP_WORKER);
     }
-    *out = pool;
-    return 0;
+    if (r != 0)
+        weft__pool_free(pool);
+    return r;
 }
 
 static void weft__pool_free(weft_pool_t *pool)
 {
     (void)weft_mutex_destroy(&pool->qmu);
     (void)weft_mutex_destroy(&pool->dl_mu);
-    for (unsigned i = 0; i < pool->next_ext; i++)
+    for (unsigned i = 0; i < pool->next_ext; i++) {
+        weft__dq_free(&pool->exts[i]->dq);
         free(pool->exts[i]);
+    }
+    for (unsigned i = 0; i < pool->nthreads; i++)
+        weft__dq_free(&pool->workers[i].dq);
     free(pool->ring);
     free(pool->workers);
     free(pool);

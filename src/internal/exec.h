@@ -110,13 +110,22 @@ struct weft_future {
 
 /* ---- the work-stealing deque (Chase-Lev, fixed capacity) ------------------ */
 
-#define WEFT__DEQUE_CAP 256u /* a power of two; overflow goes to the shared queue */
+/* Capacities (powers of two); a full deque overflows to the shared ring.
+ * Outside submitters get more room: a burst from one thread lands there. */
+#define WEFT__DEQUE_CAP_WORKER 1024u
+#define WEFT__DEQUE_CAP_EXT 4096u
 
 typedef struct weft__deque {
     _Alignas(WEFT__CACHELINE) int64_t top;    /* atomic: thieves CAS it up */
     _Alignas(WEFT__CACHELINE) int64_t bottom; /* atomic; written by the owner only */
-    weft__slot_t slots[WEFT__DEQUE_CAP];      /* words accessed with relaxed atomics */
+    weft__slot_t *slots;                      /* read-only pointer; words accessed with
+                                                 relaxed atomics */
+    int64_t mask;                             /* read-only: capacity - 1 */
 } weft__deque_t;
+
+/* pool.c: allocate a deque's slots (capacity a power of two) or free them. */
+int weft__dq_init(weft__deque_t *q, unsigned capacity);
+void weft__dq_free(weft__deque_t *q);
 
 /* ---- submission queues of threads outside the pool ------------------------ */
 
