@@ -71,6 +71,7 @@ static void weft__slot_get(weft__slot_t *s, weft__task_t *t)
 int weft__dq_init(weft__deque_t *q, unsigned capacity)
 {
     q->top = 0;
+    q->top_seen = 0;
     q->bottom = 0;
     q->mask = (int64_t)capacity - 1;
     q->slots = calloc(capacity, sizeof *q->slots);
@@ -87,11 +88,15 @@ void weft__dq_free(weft__deque_t *q)
 static bool weft__dq_push(weft__deque_t *q, const weft__task_t *t)
 {
     int64_t b = __atomic_load_n(&q->bottom, __ATOMIC_RELAXED);
-    /* Acquire: pairs with the thieves' CAS of top in weft__dq_steal(), so a
+    /* top only grows, so an old value overstates how full we are: reload it
+     * (a cache miss while thieves are busy) only when that says full.
+     * Acquire: pairs with the thieves' CAS of top in weft__dq_steal(), so a
      * slot is overwritten only after the thief that took it has read it. */
-    int64_t top = __atomic_load_n(&q->top, __ATOMIC_ACQUIRE);
-    if (b - top > q->mask)
-        return false;
+    if (b - q->top_seen > q->mask) {
+        q->top_seen = __atomic_load_n(&q->top, __ATOMIC_ACQUIRE);
+        if (b - q->top_seen > q->mask)
+            return false;
+    }
     weft__slot_put(&q->slots[b & q->mask], t);
     /* Release: publishes the slot to the acquire load of bottom in
      * weft__dq_steal(). */
@@ -228,6 +233,50 @@ static bool weft__steal_from(weft__deque_t *q, weft__task_t *t)
     return false;
 }
 
+/*
+ * Take up to half (at most WEFT__BATCH_MAX) of the oldest tasks of an
+ * outside submitter's deque in one CAS: the first goes to *t, the rest onto
+ * the thief's own deque. Only for those deques: their owner never pops, so
+ * the slots between top and bottom change only after top has moved past
+ * them, which the CAS rules out (a worker's deque, whose owner pops, allows
+ * single steals only). 1 taken, 0 empty, -1 lost a race.
+ */
+static int weft__dq_steal_batch(weft__deque_t *q, weft__worker_t *w, weft__task_t *t)
+{
+    int64_t top = __atomic_load_n(&q->top, __ATOMIC_SEQ_CST);
+    /* Acquire: pairs with the release of bottom in weft__dq_push(). */
+    int64_t avail = __atomic_load_n(&q->bottom, __ATOMIC_ACQUIRE) - top;
+    if (avail <= 0)
+        return 0;
+    /* Our deque only shrinks under us (thieves), so this room is certain. */
+    int64_t room = w->dq.mask + 1 - weft__dq_size(&w->dq);
+    int64_t n = (avail + 1) / 2;
+    if (n > (int64_t)WEFT__BATCH_MAX)
+        n = WEFT__BATCH_MAX;
+    if (n > room + 1)
+        n = room + 1;
+    weft__task_t batch[WEFT__BATCH_MAX];
+    for (int64_t i = 0; i < n; i++)
+        weft__slot_get(&q->slots[(top + i) & q->mask], &batch[i]);
+    if (!__atomic_compare_exchange_n(&q->top, &top, top + n, false, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_RELAXED))
+        return -1;
+    *t = batch[0];
+    for (int64_t i = 1; i < n; i++)
+        (void)weft__dq_push(&w->dq, &batch[i]);
+    return 1;
+}
+
+static bool weft__steal_ext(weft__deque_t *q, weft__worker_t *w, weft__task_t *t)
+{
+    for (int tries = 0; tries < 4; tries++) {
+        int r = weft__dq_steal_batch(q, w, t);
+        if (r != -1)
+            return r > 0;
+    }
+    return false;
+}
+
 /* Outside submitters' deques first (oldest work), then other workers'. */
 static bool weft__steal_any(weft__worker_t *w, weft__task_t *t)
 {
@@ -239,7 +288,7 @@ static bool weft__steal_any(weft__worker_t *w, weft__task_t *t)
     unsigned ne = __atomic_load_n(&pool->next_ext, __ATOMIC_ACQUIRE);
     unsigned start = (unsigned)(w->rng >> 32);
     for (unsigned k = 0; k < ne; k++)
-        if (weft__steal_from(&pool->exts[(start + k) % ne]->dq, t))
+        if (weft__steal_ext(&pool->exts[(start + k) % ne]->dq, w, t))
             return true;
     unsigned n = pool->nthreads;
     for (unsigned k = 0; k < n; k++) {
@@ -342,11 +391,16 @@ static void weft__park(weft__worker_t *w)
     __atomic_fetch_sub(&pool->sleepers, 1, __ATOMIC_RELAXED);
 }
 
-/* Look for work for WEFT__SPIN_NS before parking. */
+/* Look for work for WEFT__SPIN_NS before parking. At most half the workers
+ * (at least one) spin at a time, as in Go's scheduler: more spinners find
+ * work no sooner, and on a busy machine they take CPU from the threads that
+ * produce the work. The others look a few times and park. */
 static bool weft__spin_for_work(weft__worker_t *w, weft__task_t *t)
 {
     weft_pool_t *pool = w->pool;
-    __atomic_fetch_add(&pool->spinning, 1, __ATOMIC_SEQ_CST);
+    unsigned limit = pool->nthreads > 1 ? pool->nthreads / 2 : 1;
+    uint64_t budget =
+        __atomic_fetch_add(&pool->spinning, 1, __ATOMIC_SEQ_CST) < limit ? WEFT__SPIN_NS : 0;
     uint64_t start = weft__now_ns(), now = start;
     bool found = false;
     for (unsigned i = 1;; i++) {
@@ -356,7 +410,7 @@ static bool weft__spin_for_work(weft__worker_t *w, weft__task_t *t)
         }
         if ((i & 7) == 0) {
             now = weft__now_ns();
-            if (now - start > WEFT__SPIN_NS || weft__should_exit(pool))
+            if (now - start > budget || weft__should_exit(pool))
                 break;
         }
         weft__spin_step(now - start);
@@ -372,7 +426,7 @@ static bool weft__spin_for_work(weft__worker_t *w, weft__task_t *t)
 void weft__spin_step(uint64_t spun_ns)
 {
     if (spun_ns < WEFT__SPIN_YIELD_NS) {
-        for (int k = 0; k < 16; k++)
+        for (int k = 0; k < 4; k++)
             weft__cpu_relax();
     } else {
         sched_yield();
@@ -433,9 +487,9 @@ static void weft__exec(weft__worker_t *w, weft__task_t *t)
     if (pool->capacity != 0)
         weft__room_made(pool);
     if (t->fut == NULL || weft__future_claim(t->fut, w->index + 1)) {
-        uint64_t waited = weft__now_ns() - t->enq_ns;
-        if (waited > w->max_wait_ns)
-            __atomic_store_n(&w->max_wait_ns, waited, __ATOMIC_RELAXED);
+        uint64_t waited = weft__ticks() - t->enq;
+        if (waited > w->max_wait && waited < (uint64_t)1 << 62) /* not a CPU's skew */
+            __atomic_store_n(&w->max_wait, waited, __ATOMIC_RELAXED);
         weft__pool_run(pool, t);
     }
     if (t->fut != NULL)
@@ -634,7 +688,7 @@ static int weft__submit(weft_pool_t *pool, weft__task_t *t, weft_future_t **futu
         if (r != 0)
             return r;
     }
-    t->enq_ns = weft__now_ns();
+    t->enq = weft__ticks();
     if (future != NULL && (t->fut = weft__future_new(pool, t, 2)) == NULL) {
         if (pool->capacity != 0)
             weft__room_made(pool);

@@ -52,6 +52,8 @@ static int weft__pool_alloc(weft_pool_t **out, const weft_pool_opts_t *o)
     pool->inline_wait = o->wait_runs_inline;
     pool->workers = ws;
     pool->report = weft__check_requested();
+    pool->born_ticks = weft__ticks();
+    pool->born_ns = weft__now_ns();
     pool->id = __atomic_add_fetch(&weft__pool_ids, 1, __ATOMIC_RELAXED);
     weft_mutex_init(&pool->qmu, "weft.pool.queue");
     weft_mutex_init(&pool->dl_mu, "weft.pool.deadlock");
@@ -140,6 +142,15 @@ const char *weft_pool_name(const weft_pool_t *pool)
     return pool != NULL ? pool->name : "(null)";
 }
 
+/* Convert a weft__ticks() interval with the rate seen since creation. */
+static uint64_t weft__ticks_to_ns(const weft_pool_t *pool, uint64_t ticks)
+{
+    uint64_t dt = weft__ticks() - pool->born_ticks, dn = weft__now_ns() - pool->born_ns;
+    if (dt == 0 || dt == dn)
+        return ticks;
+    return (uint64_t)((double)ticks * ((double)dn / (double)dt));
+}
+
 static uint64_t weft__ld(const uint64_t *p)
 {
     return __atomic_load_n(p, __ATOMIC_RELAXED);
@@ -160,6 +171,7 @@ int weft_pool_stats(weft_pool_t *pool, weft_pool_stats_t *out)
         out->submitted += weft__ld(&pool->exts[i]->submitted);
     }
     out->completed = weft__ld(&pool->completed_ext);
+    uint64_t max_wait = 0;
     for (unsigned i = 0; i < pool->nthreads; i++) {
         weft__worker_t *w = &pool->workers[i];
         out->queued += (uint64_t)weft__dq_size(&w->dq);
@@ -168,15 +180,16 @@ int weft_pool_stats(weft_pool_t *pool, weft_pool_stats_t *out)
         out->completed += weft__ld(&w->completed);
         out->steals += weft__ld(&w->steals);
         out->inline_runs += weft__ld(&w->inline_runs);
-        uint64_t mw = weft__ld(&w->max_wait_ns);
-        if (mw > out->max_queue_wait_ns)
-            out->max_queue_wait_ns = mw;
+        uint64_t mw = weft__ld(&w->max_wait);
+        if (mw > max_wait)
+            max_wait = mw;
     }
     out->rejected = weft__ld(&pool->rejected);
     out->caller_runs = weft__ld(&pool->caller_runs);
     out->submitted += out->caller_runs;
     out->cancelled = weft__ld(&pool->cancelled);
     out->deadlocks = weft__ld(&pool->deadlocks);
+    out->max_queue_wait_ns = weft__ticks_to_ns(pool, max_wait);
     return 0;
 }
 
