@@ -82,6 +82,7 @@ struct weft_proc_pool {
     sigset_t child_mask;
     weft__pworker_t *workers; /* the manager thread's (before it starts: create's) */
     int evfd;                 /* read-only: pokes the manager */
+    uint32_t poked;           /* atomic: a poke is pending (see weft__poke) */
     pthread_t manager;
 
     weft_mutex_t mu;
@@ -396,8 +397,13 @@ static void weft__manager_poll(weft_proc_pool_t *pool, int timeout_ms)
     if (poll(pfd, n, timeout_ms) <= 0)
         return;
     uint64_t v;
-    if ((pfd[0].revents & POLLIN) && read(pool->evfd, &v, sizeof v) < 0)
-        (void)0; /* nothing to do: a poke is only a wake-up */
+    if (pfd[0].revents & POLLIN) {
+        /* Clear the flag before the next dispatch reads the queue: see
+         * weft__poke(). */
+        (void)__atomic_exchange_n(&pool->poked, 0, __ATOMIC_ACQ_REL);
+        if (read(pool->evfd, &v, sizeof v) < 0)
+            (void)0; /* EAGAIN: nothing pending; a poke is only a wake-up */
+    }
     for (unsigned i = 0; i < pool->nworkers; i++) {
         weft__pworker_t *w = &pool->workers[i];
         if (w->pid != 0 && pfd[1 + 2 * i].revents != 0)
@@ -424,8 +430,21 @@ static void *weft__manager_main(void *arg)
 
 /* ---- the public interface ------------------------------------------------- */
 
+/*
+ * Wake the manager after queueing, with one write(2) per batch rather than
+ * per task: only the submitter that turns `poked` from 0 to 1 writes.
+ *  submitter                           manager (weft__manager_poll)
+ *  enqueue under mu, unlock            poll sees evfd readable
+ *  xchg poked <- 1 (acq_rel)           xchg poked <- 0 (acq_rel)
+ *  write evfd if it was 0              read evfd, then lock mu, dispatch
+ * If our exchange comes after the manager's, we see 0 and write, and its
+ * next poll wakes. If it comes before, the manager's exchange reads our 1
+ * and synchronizes with it, so its dispatch sees our task.
+ */
 static void weft__poke(weft_proc_pool_t *pool)
 {
+    if (__atomic_exchange_n(&pool->poked, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
     uint64_t one = 1;
     ssize_t r = write(pool->evfd, &one, sizeof one);
     (void)r; /* EAGAIN: the counter is already non-zero, the manager will wake */
