@@ -258,9 +258,13 @@ static int weft__dq_steal_batch(weft__deque_t *q, weft__worker_t *w, weft__task_
     weft__task_t batch[WEFT__BATCH_MAX];
     for (int64_t i = 0; i < n; i++)
         weft__slot_get(&q->slots[(top + i) & q->mask], &batch[i]);
-    if (!__atomic_compare_exchange_n(&q->top, &top, top + n, false, __ATOMIC_SEQ_CST,
-                                     __ATOMIC_RELAXED))
+    if (weft__unlikely(__atomic_load_n(&weft__exec_fault, __ATOMIC_RELAXED) != 0)) {
+        weft__cpu_relax(); /* broken on purpose: a store where a CAS is needed */
+        __atomic_store_n(&q->top, top + n, __ATOMIC_SEQ_CST);
+    } else if (!__atomic_compare_exchange_n(&q->top, &top, top + n, false, __ATOMIC_SEQ_CST,
+                                            __ATOMIC_RELAXED)) {
         return -1;
+    }
     *t = batch[0];
     for (int64_t i = 1; i < n; i++)
         (void)weft__dq_push(&w->dq, &batch[i]);

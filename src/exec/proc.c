@@ -398,11 +398,11 @@ static void weft__manager_poll(weft_proc_pool_t *pool, int timeout_ms)
         return;
     uint64_t v;
     if (pfd[0].revents & POLLIN) {
-        /* Clear the flag before the next dispatch reads the queue: see
-         * weft__poke(). */
-        (void)__atomic_exchange_n(&pool->poked, 0, __ATOMIC_ACQ_REL);
+        /* Consume the pokes, then clear the flag, before the next dispatch
+         * reads the queue: see weft__poke(). */
         if (read(pool->evfd, &v, sizeof v) < 0)
             (void)0; /* EAGAIN: nothing pending; a poke is only a wake-up */
+        (void)__atomic_exchange_n(&pool->poked, 0, __ATOMIC_ACQ_REL);
     }
     for (unsigned i = 0; i < pool->nworkers; i++) {
         weft__pworker_t *w = &pool->workers[i];
@@ -435,11 +435,15 @@ static void *weft__manager_main(void *arg)
  * per task: only the submitter that turns `poked` from 0 to 1 writes.
  *  submitter                           manager (weft__manager_poll)
  *  enqueue under mu, unlock            poll sees evfd readable
- *  xchg poked <- 1 (acq_rel)           xchg poked <- 0 (acq_rel)
- *  write evfd if it was 0              read evfd, then lock mu, dispatch
+ *  xchg poked <- 1 (acq_rel)           read evfd (consume the count)
+ *  write evfd if it was 0              xchg poked <- 0 (acq_rel)
+ *                                      lock mu, dispatch
  * If our exchange comes after the manager's, we see 0 and write, and its
  * next poll wakes. If it comes before, the manager's exchange reads our 1
- * and synchronizes with it, so its dispatch sees our task.
+ * and synchronizes with it, so its dispatch sees our task (our write may
+ * then land after its read: one spurious wake-up). The read must come
+ * first: clearing first would let the read swallow a write made for a
+ * task that the dispatch does not see, leaving `poked` set for good.
  */
 static void weft__poke(weft_proc_pool_t *pool)
 {

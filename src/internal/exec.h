@@ -233,9 +233,10 @@ struct weft_pool {
 
 /*
  * Deliberate breakage for the stress harness's self-test (never set by the
- * library): WEFT__FAULT_STEAL_NO_CAS makes a thief take a task by storing
- * the new top instead of a CAS, so two thieves can take the same task (it
- * runs twice) or skip one (it never runs).
+ * library): WEFT__FAULT_STEAL_NO_CAS makes a thief take tasks (one, or a
+ * batch from a submitter's deque) by storing the new top instead of a CAS,
+ * so two thieves can take the same task (it runs twice) or skip one (it
+ * never runs).
  */
 enum { WEFT__FAULT_STEAL_NO_CAS = 1 };
 extern int weft__exec_fault;

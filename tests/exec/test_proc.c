@@ -2,6 +2,7 @@
  * timeouts, recycling, cancel, and a clean shutdown (no zombies, no fds). */
 // ctest-timeout 30
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -161,6 +162,50 @@ static void test_results(void **state)
     assert_int_equal(st.completed, 200);
     assert_int_equal(st.spawned, 2);
     assert_err(weft_proc_pool_destroy(p), 0);
+}
+
+/* Many tasks queued at once from several threads: every one completes (a
+ * lost manager wake-up would hang here until the 10 s wait gives up). */
+static int bulk_errors;
+
+/* Runs in a plain thread: no cmocka asserts here, errors are counted. */
+static void *bulk_submitter(void *arg)
+{
+    weft_proc_pool_t *p = arg;
+    static __thread weft_proc_future_t *fs[2000];
+    for (int i = 0; i < 2000; i++) {
+        uint8_t in[3] = {(uint8_t)i, (uint8_t)(i + 1), (uint8_t)(i + 2)};
+        if (weft_proc_submit(p, sum_bytes, in, sizeof in, &fs[i]) != 0)
+            fs[i] = NULL;
+    }
+    for (int i = 0; i < 2000; i++) {
+        const void *out = NULL;
+        size_t len = 0;
+        uint64_t want = (uint8_t)i + (uint8_t)(i + 1) + (uint8_t)(i + 2);
+        if (fs[i] == NULL || weft_proc_wait(fs[i], 10 * SEC, &out, &len) != 0 || len != 8 ||
+            *(const uint64_t *)out != want)
+            __atomic_fetch_add(&bulk_errors, 1, __ATOMIC_RELAXED);
+        weft_proc_release(fs[i]);
+    }
+    return NULL;
+}
+
+static void test_bulk_from_threads(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 3; round++) {
+        weft_proc_pool_t *p = make(2, 0, 0);
+        pthread_t t[3];
+        for (int i = 0; i < 3; i++)
+            pthread_create(&t[i], NULL, bulk_submitter, p);
+        for (int i = 0; i < 3; i++)
+            pthread_join(t[i], NULL);
+        assert_int_equal(__atomic_load_n(&bulk_errors, __ATOMIC_RELAXED), 0);
+        weft_proc_stats_t st;
+        assert_err(weft_proc_pool_stats(p, &st), 0);
+        assert_int_equal(st.completed, 6000);
+        assert_err(weft_proc_pool_destroy_timed(p, 10 * SEC), 0);
+    }
 }
 
 /* 4 MiB each way: through memfds, not the socket. */
@@ -352,17 +397,12 @@ static void test_destroy_timed_kills(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_invalid),
-    cmocka_unit_test(test_results),
-    cmocka_unit_test(test_large_payload),
-    cmocka_unit_test(test_segfault_isolated),
-    cmocka_unit_test(test_exit_isolated),
-    cmocka_unit_test(test_timeout),
-    cmocka_unit_test(test_task_error),
-    cmocka_unit_test(test_recycle),
-    cmocka_unit_test(test_cancel),
-    cmocka_unit_test(test_clean_shutdown),
-    cmocka_unit_test(test_destroy_timed_kills),
+    cmocka_unit_test(test_invalid),           cmocka_unit_test(test_results),
+    cmocka_unit_test(test_large_payload),     cmocka_unit_test(test_bulk_from_threads),
+    cmocka_unit_test(test_segfault_isolated), cmocka_unit_test(test_exit_isolated),
+    cmocka_unit_test(test_timeout),           cmocka_unit_test(test_task_error),
+    cmocka_unit_test(test_recycle),           cmocka_unit_test(test_cancel),
+    cmocka_unit_test(test_clean_shutdown),    cmocka_unit_test(test_destroy_timed_kills),
 };
 
 WTEST_MAIN(tests)
