@@ -193,7 +193,10 @@ int weft_pool_stats(weft_pool_t *pool, weft_pool_stats_t *out)
     return 0;
 }
 
-/* Wait until every worker has returned, or the deadline. */
+/* Wait until every worker has returned, or the deadline. No wake-up is
+ * missed: a worker changes `exited` before its futex_wake, and futex_wait
+ * sleeps only while `exited` still holds the value e we read, so either we
+ * see the new count or we are asleep when the wake comes. */
 static int weft__wait_exited(weft_pool_t *pool, const weft__deadline_t *d)
 {
     for (;;) {
