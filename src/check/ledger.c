@@ -145,6 +145,8 @@ void weft__ck_permits_at_exit(weft__ckthread_t *t)
         weft__rawlock_unlock(&weft__ck.lock);
         if (found == NULL)
             continue;
+        bool fresh = weft__ck_report_once(((uint64_t)(uintptr_t)found << 4) ^ found->gen ^
+                                          ((uint64_t)t->tid << 32) ^ 0x1EA);
         weft__ckbuf_t b = {0};
         const char *title = "semaphore permit leak: thread exited holding permits";
         char l[160];
@@ -161,7 +163,12 @@ void weft__ck_permits_at_exit(weft__ckthread_t *t)
         (void)weft__ck_ledger(&b, found, t);
         weft__rawlock_unlock(&weft__ck.lock);
         weft__symbolize_end();
-        weft__ck_emit(&b, "permit-leak", title);
+        if (fresh)
+            weft__ck_emit(&b, "permit-leak", title);
+        else {
+            free(b.text);
+            free(b.json);
+        }
         i--; /* the same bucket may hold another semaphore */
         /* Forget this thread's entries there, so the loop ends. */
         weft__rawlock_lock(&weft__ck.lock);

@@ -38,6 +38,7 @@ int weft_check_set_reporter(weft_check_reporter_fn fn, void *arg)
 #define WEFT__CK_SEEN 1024
 static uint64_t weft__ck_seen[WEFT__CK_SEEN]; /* protected by weft__ck_out_lock */
 static unsigned weft__ck_nseen;
+static unsigned weft__ck_writing; /* atomic: reports begun and not yet emitted */
 
 bool weft__ck_report_once(uint64_t key)
 {
@@ -47,6 +48,8 @@ bool weft__ck_report_once(uint64_t key)
         fresh = weft__ck_seen[i] != key;
     if (fresh && weft__ck_nseen < WEFT__CK_SEEN)
         weft__ck_seen[weft__ck_nseen++] = key;
+    if (fresh)
+        __atomic_fetch_add(&weft__ck_writing, 1, __ATOMIC_SEQ_CST);
     weft__rawlock_unlock(&weft__ck_out_lock);
     return fresh;
 }
@@ -191,6 +194,7 @@ void weft__ck_emit(weft__ckbuf_t *b, const char *kind, const char *title)
     weft__ck_jprintf(b, "}");
     weft__ck_deliver(b, kind, title);
     __atomic_fetch_add(&weft__ck.reports, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_sub(&weft__ck_writing, 1, __ATOMIC_SEQ_CST);
     free(b->text);
     free(b->json);
     b->text = b->json = NULL;
@@ -204,6 +208,10 @@ void weft__ck_emit(weft__ckbuf_t *b, const char *kind, const char *title)
  */
 void weft__check_stop_hang(void)
 {
+    /* Another thread may be writing its report of the same deadlock: let it
+     * finish (for at most two seconds) before the process ends. */
+    for (int i = 0; i < 2000 && __atomic_load_n(&weft__ck_writing, __ATOMIC_SEQ_CST) != 0; i++)
+        usleep(1000);
     const char *act = getenv("WEFT_CHECK_ON_DEADLOCK");
     if (act != NULL && strcmp(act, "exit") == 0)
         _exit(66);
