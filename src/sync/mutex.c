@@ -116,23 +116,26 @@ static bool weft__mutex_spin(weft_mutex_t *m, uint32_t tid)
     return false;
 }
 
-/* One slice of a checked wait: sleep at most WEFT__CHECK_SLICE_NS, then let
- * the check layer look for a deadlock. -ETIMEDOUT only for the caller's
- * own deadline. */
-static int weft__mutex_wait_slice(weft_mutex_t *m, uint32_t w, const weft__deadline_t *d,
-                                  const weft__ck_lock_t *ck, uint64_t start)
+/* One step of a checked wait: sleep at most until the next check is due,
+ * then (if due) let the check layer look for a deadlock or starvation.
+ * -ETIMEDOUT only for the caller's own deadline. */
+static int weft__mutex_wait_checked(weft_mutex_t *m, uint32_t w, const weft__deadline_t *d,
+                                    const weft__ck_lock_t *ck, uint64_t start, uint64_t *next)
 {
+    uint64_t now = weft__now_ns();
     weft__deadline_t slice;
-    (void)weft__deadline_init(&slice, WEFT__CHECK_SLICE_NS);
+    (void)weft__deadline_init(&slice, (int64_t)(*next > now ? *next - now : 0));
     bool last = d != NULL && !d->forever &&
                 (d->at.tv_sec < slice.at.tv_sec ||
                  (d->at.tv_sec == slice.at.tv_sec && d->at.tv_nsec <= slice.at.tv_nsec));
     int r = weft__futex_wait(&m->_word, w, last ? d : &slice);
-    if (r != -ETIMEDOUT)
-        return r;
-    if (last)
+    if (r == -ETIMEDOUT && last)
         return -ETIMEDOUT;
-    return weft__check_blocked(ck, 0, weft__now_ns() - start) == -EDEADLK ? -EDEADLK : 0;
+    now = weft__now_ns();
+    if (now < *next)
+        return 0;
+    *next = now + WEFT__CHECK_SLICE_NS;
+    return weft__check_blocked(ck, 0, now - start) == -EDEADLK ? -EDEADLK : 0;
 }
 
 /*
@@ -152,6 +155,7 @@ static int weft__mutex_park(weft_mutex_t *m, uint32_t tid, const weft__deadline_
                             const weft__ck_lock_t *ck)
 {
     uint64_t start = ck != NULL ? weft__now_ns() : 0;
+    uint64_t next = start + WEFT__CHECK_SLICE_NS;
     uint32_t w = __atomic_load_n(&m->_word, __ATOMIC_RELAXED);
     for (;;) {
         if (w == 0) {
@@ -169,7 +173,7 @@ static int weft__mutex_park(weft_mutex_t *m, uint32_t tid, const weft__deadline_
                 continue;
             w |= WEFT__WAITERS;
         }
-        int r = ck != NULL ? weft__mutex_wait_slice(m, w, d, ck, start)
+        int r = ck != NULL ? weft__mutex_wait_checked(m, w, d, ck, start, &next)
                            : weft__futex_wait(&m->_word, w, d);
         if (r == -ETIMEDOUT || r == -EDEADLK)
             return r;
