@@ -85,7 +85,8 @@ weft__ckthread_t *weft__ck_self(void)
     (void)pthread_setspecific(weft__ck_key, t);
     weft__rawlock_lock(&weft__ck.lock);
     t->next = weft__ck.threads;
-    weft__ck.threads = t;
+    /* Release: pairs with the acquire load in weft__ck_owner(). */
+    __atomic_store_n(&weft__ck.threads, t, __ATOMIC_RELEASE);
     weft__rawlock_unlock(&weft__ck.lock);
     return t;
 }
@@ -96,7 +97,7 @@ static void weft__ck_thread_exit(void *p)
 {
     weft__ckthread_t *t = p;
     weft__ck_permits_at_exit(t);
-    t->nheld = 0;
+    __atomic_store_n(&t->nheld, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&t->exited, true, __ATOMIC_RELEASE);
     weft__ck_tls = NULL;
 }
@@ -161,7 +162,6 @@ static weft__cknode_t *weft__ck_create_locked(const weft__ck_lock_t *l, void *si
     n->name = l->name;
     n->first_site = site;
     n->nout = 0;
-    __atomic_store_n(&n->owner, NULL, __ATOMIC_RELAXED);
     return n;
 }
 
@@ -234,21 +234,51 @@ static int weft__ck_held_index(const weft__ckthread_t *t, const weft__cknode_t *
     return -1;
 }
 
+/* Relaxed stores: other threads read the stack only for owner lookups,
+ * which are snapshots confirmed over time (see weft__ck_owner). */
 static void weft__ck_push(weft__ckthread_t *t, weft__cknode_t *n, unsigned flags, void *site)
 {
-    if (t->nheld == WEFT__CK_HELD_MAX)
+    unsigned k = t->nheld;
+    if (k == WEFT__CK_HELD_MAX)
         return; /* deeper nesting is not tracked */
-    t->held[t->nheld].n = n;
-    t->held[t->nheld].gen = n->gen;
-    t->held[t->nheld].flags = flags;
-    t->held[t->nheld].site = site;
-    t->nheld++;
+    __atomic_store_n(&t->held[k].gen, n->gen, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->held[k].flags, flags, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->held[k].site, site, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->held[k].n, n, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->nheld, k + 1, __ATOMIC_RELAXED);
 }
 
 static void weft__ck_pop(weft__ckthread_t *t, int i)
 {
-    memmove(&t->held[i], &t->held[i + 1], (t->nheld - (unsigned)i - 1) * sizeof t->held[0]);
-    t->nheld--;
+    unsigned last = t->nheld - 1;
+    for (unsigned k = (unsigned)i; k < last; k++) {
+        __atomic_store_n(&t->held[k].gen, t->held[k + 1].gen, __ATOMIC_RELAXED);
+        __atomic_store_n(&t->held[k].flags, t->held[k + 1].flags, __ATOMIC_RELAXED);
+        __atomic_store_n(&t->held[k].site, t->held[k + 1].site, __ATOMIC_RELAXED);
+        __atomic_store_n(&t->held[k].n, t->held[k + 1].n, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&t->nheld, last, __ATOMIC_RELAXED);
+}
+
+weft__ckthread_t *weft__ck_owner(weft__cknode_t *n, void **site)
+{
+    /* The thread list only grows at its head and records are never freed:
+     * it can be walked without the lock. Acquire: pairs with the release
+     * store of the head in weft__ck_self(). */
+    for (weft__ckthread_t *o = __atomic_load_n(&weft__ck.threads, __ATOMIC_ACQUIRE); o != NULL;
+         o = o->next) {
+        if (__atomic_load_n(&o->exited, __ATOMIC_ACQUIRE))
+            continue;
+        unsigned k = __atomic_load_n(&o->nheld, __ATOMIC_RELAXED);
+        for (unsigned i = 0; i < k && i < WEFT__CK_HELD_MAX; i++)
+            if (__atomic_load_n(&o->held[i].n, __ATOMIC_RELAXED) == n &&
+                !(__atomic_load_n(&o->held[i].flags, __ATOMIC_RELAXED) & WEFT__CK_READ)) {
+                if (site != NULL)
+                    *site = __atomic_load_n(&o->held[i].site, __ATOMIC_RELAXED);
+                return o;
+            }
+    }
+    return NULL;
 }
 
 /* ---- acquisition hooks ---------------------------------------------------- */
@@ -260,17 +290,45 @@ void weft__check_acquire_pre(const weft__ck_lock_t *l, unsigned flags, void *sit
         return;
     t->busy = true;
     weft__cknode_t *n = weft__ck_node(t, l, site);
+    t->pending = n;
+    t->pending_addr = l->addr;
+    if (n != NULL && !(flags & WEFT__CK_TRY)) {
+        if (t->nheld > 0)
+            weft__ck_add_edges(t, n, flags, site);
+        t->waiting_gen = n->gen;
+        t->deadlock_seen = 0;
+        t->wait_acq0 = __atomic_load_n(&n->acquisitions, __ATOMIC_RELAXED);
+        /* Release: pairs with the acquire loads in the wait-for walk
+         * (weft__ck_waitfor_cycle) of other threads. */
+        __atomic_store_n(&t->waiting_on, n, __ATOMIC_RELEASE);
+    }
+    t->busy = false;
+}
+
+/*
+ * The common case in one call: the lock was acquired without waiting (the
+ * first attempt succeeded). Records the order edges it implies and pushes
+ * it on the held stack. Touches only this thread's state and, for a new
+ * edge, the graph; never calls into libc on the fast path, so errno is
+ * preserved.
+ */
+void weft__check_acquired(const weft__ck_lock_t *l, unsigned flags, void *site)
+{
+    weft__ckthread_t *t = weft__ck_tls;
+    if (weft__unlikely(t == NULL))
+        t = weft__ck_self();
+    if (t == NULL || t->busy)
+        return;
+    t->busy = true;
+    weft__cknode_t *n = weft__ck_node(t, l, site);
     if (n != NULL) {
         if (!(flags & WEFT__CK_TRY) && t->nheld > 0)
             weft__ck_add_edges(t, n, flags, site);
-        if (!(flags & WEFT__CK_TRY)) {
-            t->waiting_gen = n->gen;
-            t->deadlock_seen = 0;
-            t->wait_acq0 = __atomic_load_n(&n->acquisitions, __ATOMIC_RELAXED);
-            /* Release: pairs with the acquire loads in the wait-for walk
-             * (weft__ck_waitfor_cycle) of other threads. */
-            __atomic_store_n(&t->waiting_on, n, __ATOMIC_RELEASE);
-        }
+        weft__ck_push(t, n, flags, site);
+        if (!(flags & WEFT__CK_READ))
+            __atomic_store_n(&n->acquisitions,
+                             __atomic_load_n(&n->acquisitions, __ATOMIC_RELAXED) + 1,
+                             __ATOMIC_RELAXED);
     }
     t->busy = false;
 }
@@ -281,37 +339,50 @@ void weft__check_acquire_post(const weft__ck_lock_t *l, unsigned flags, bool acq
     weft__ckthread_t *t = weft__ck_self();
     if (t == NULL || t->busy)
         return;
+    if (__atomic_load_n(&t->waiting_on, __ATOMIC_RELAXED) != NULL)
+        __atomic_store_n(&t->waiting_on, NULL, __ATOMIC_RELEASE);
+    if (!acquired)
+        return;
     t->busy = true;
-    __atomic_store_n(&t->waiting_on, NULL, __ATOMIC_RELEASE);
-    weft__cknode_t *n = acquired ? weft__ck_node(t, l, site) : NULL;
+    weft__cknode_t *n = t->pending_addr == l->addr && t->pending != NULL
+                            ? t->pending
+                            : weft__ck_node(t, l, site);
+    t->pending = NULL;
+    t->pending_addr = NULL;
     if (n != NULL) {
         weft__ck_push(t, n, flags, site);
-        __atomic_fetch_add(&n->acquisitions, 1, __ATOMIC_RELAXED);
-        if (!(flags & WEFT__CK_READ)) {
-            n->owner_site = site;
-            __atomic_store_n(&n->owner_tid, t->tid, __ATOMIC_RELAXED);
-            /* Release: pairs with the acquire load of owner in the walk. */
-            __atomic_store_n(&n->owner, t, __ATOMIC_RELEASE);
-        }
+        /* Only exclusive holders count, and the lock serialises them, so a
+         * load and a store suffice (no read-modify-write on a shared line). */
+        if (!(flags & WEFT__CK_READ))
+            __atomic_store_n(&n->acquisitions,
+                             __atomic_load_n(&n->acquisitions, __ATOMIC_RELAXED) + 1,
+                             __ATOMIC_RELAXED);
     }
     t->busy = false;
 }
 
 int weft__check_release(const weft__ck_lock_t *l, unsigned flags, void *site)
 {
-    weft__ckthread_t *t = weft__ck_self();
+    weft__ckthread_t *t = weft__ck_tls;
+    if (weft__unlikely(t == NULL))
+        t = weft__ck_self();
     if (t == NULL || t->busy)
         return 0;
+    /* Fast path: the lock on top of the held stack (the usual LIFO order). */
+    unsigned k = t->nheld;
+    if (k > 0 && t->held[k - 1].n != NULL && t->held[k - 1].n->addr == l->addr &&
+        t->held[k - 1].gen == t->held[k - 1].n->gen) {
+        __atomic_store_n(&t->nheld, k - 1, __ATOMIC_RELAXED);
+        return 0;
+    }
     t->busy = true;
     int r = 0;
     weft__cknode_t *n = weft__ck_node(t, l, site);
     int i = n != NULL ? weft__ck_held_index(t, n) : -1;
     if (i >= 0) {
         weft__ck_pop(t, i);
-        if (__atomic_load_n(&n->owner, __ATOMIC_RELAXED) == t && weft__ck_held_index(t, n) < 0)
-            __atomic_store_n(&n->owner, NULL, __ATOMIC_RELEASE);
     } else if (n != NULL && !(flags & WEFT__CK_READ)) {
-        weft__ckthread_t *o = __atomic_load_n(&n->owner, __ATOMIC_ACQUIRE);
+        weft__ckthread_t *o = weft__ck_owner(n, NULL);
         if (o != NULL && o != t) {
             weft__ck_report_bad_unlock(t, n, site);
             r = -EPERM;

@@ -54,16 +54,14 @@ typedef struct weft__cknode {
     int kind;
     const char *name;              /* weft name, or NULL */
     void *first_site;              /* first acquisition site, for naming */
-    struct weft__ckthread *owner;  /* atomic: exclusive holder, or NULL */
-    uint32_t owner_tid;            /* atomic: its tid, kept for reports */
-    void *owner_site;              /* where the owner acquired it */
     weft__ckedge_t *out;           /* protected by weft__ck.lock */
     uint32_t nout, capout;
     struct weft__cknode *hnext;    /* hash chain; protected by weft__ck.lock */
     /* semaphores: the permit ledger; protected by weft__ck.lock */
     struct weft__ckpermit *permits;
     bool sem_resource;             /* a permit was released by its taker */
-    uint64_t acquisitions;         /* atomic, relaxed: for starvation reports */
+    uint64_t acquisitions;         /* atomic, relaxed; written only by exclusive holders
+                                      (the lock serialises them), read by waiters */
 } weft__cknode_t;
 
 typedef struct weft__ckpermit {
@@ -74,6 +72,9 @@ typedef struct weft__ckpermit {
     struct weft__ckpermit *next;
 } weft__ckpermit_t;
 
+/* An entry of a thread's held stack. Written by its thread only; read by
+ * others (owner lookups) with relaxed atomic loads, so every field is
+ * accessed atomically. */
 typedef struct weft__ckheld {
     weft__cknode_t *n;
     uint32_t gen;
@@ -84,8 +85,10 @@ typedef struct weft__ckheld {
 typedef struct weft__ckthread {
     uint32_t tid;
     bool busy;                          /* inside the check layer: hooks pass */
-    unsigned nheld;
+    unsigned nheld;                     /* atomic; written by this thread only */
     weft__ckheld_t held[WEFT__CK_HELD_MAX];
+    weft__cknode_t *pending;            /* node of the acquisition in progress */
+    const void *pending_addr;
     weft__cknode_t *waiting_on;         /* atomic: read by other threads */
     uint32_t waiting_gen;
     int deadlock_seen;                  /* consecutive slices a cycle was seen */
@@ -110,6 +113,9 @@ extern struct weft__ckglobal weft__ck;
 
 weft__ckthread_t *weft__ck_self(void);
 weft__cknode_t *weft__ck_node(weft__ckthread_t *t, const weft__ck_lock_t *l, void *site);
+/* The thread holding n exclusively (from the threads' held stacks), with
+ * where it acquired it; NULL if none. Racy by nature: a snapshot. */
+weft__ckthread_t *weft__ck_owner(weft__cknode_t *n, void **site);
 const char *weft__ck_label(const weft__cknode_t *n, char *buf, size_t len);
 
 /* graph.c */

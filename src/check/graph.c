@@ -23,17 +23,27 @@
 
 #define WEFT__CK_DFS_MAX 64
 
+/* A well-mixed 64-bit key for the pair (a, b) in their current lives. */
 static uint64_t weft__ck_edge_key(const weft__cknode_t *a, const weft__cknode_t *b)
 {
-    uint64_t k = (uint64_t)(uintptr_t)a * 0x9E3779B97F4A7C15ull;
-    k ^= ((uint64_t)(uintptr_t)b + a->gen) * 0xC2B2AE3D27D4EB4Full;
-    k ^= (uint64_t)b->gen << 1;
+    uint64_t k = (uint64_t)(uintptr_t)a ^ ((uint64_t)(uintptr_t)b * 0x9E3779B97F4A7C15ull);
+    k ^= ((uint64_t)a->gen << 48) ^ ((uint64_t)b->gen << 32);
+    k ^= k >> 33;
+    k *= 0xFF51AFD7ED558CCDull;
+    k ^= k >> 33;
+    k *= 0xC4CEB9FE1A85EC53ull;
+    k ^= k >> 33;
     return k | 1; /* 0 marks an empty slot */
+}
+
+static size_t weft__ck_eslot(uint64_t key)
+{
+    return (size_t)(key >> 20) & (WEFT__CK_ECACHE - 1);
 }
 
 static bool weft__ck_ecache_hit(weft__ckthread_t *t, uint64_t key)
 {
-    return t->ecache[key & (WEFT__CK_ECACHE - 1)] == key;
+    return t->ecache[weft__ck_eslot(key)] == key;
 }
 
 /* Caller holds weft__ck.lock. */
@@ -165,12 +175,20 @@ static void weft__ck_edge(weft__ckthread_t *t, const weft__ckheld_t *h, weft__ck
     weft__rawlock_lock(&weft__ck.lock);
     weft__ckedge_t *e = weft__ck_find_edge(from, to);
     bool fresh = e == NULL;
+    uint8_t before = fresh ? 0 : e->ngates;
     if (fresh)
         e = weft__ck_new_edge(t, from, h, to, flags);
     else
         weft__ck_gates_intersect(e, g, ng);
+    /* A known edge can only close a new cycle if it lost gates just now. */
+    if (!fresh && e->ngates == before) {
+        if (e->ngates == 0)
+            t->ecache[weft__ck_eslot(key)] = key;
+        weft__rawlock_unlock(&weft__ck.lock);
+        return;
+    }
     if (e != NULL && e->ngates == 0)
-        t->ecache[key & (WEFT__CK_ECACHE - 1)] = key; /* nothing more to learn */
+        t->ecache[weft__ck_eslot(key)] = key; /* nothing more to learn */
     weft__ckedge_t *path[WEFT__CK_DFS_MAX + 1];
     weft__cknode_t *seen[4 * WEFT__CK_DFS_MAX];
     int nseen = 0;
@@ -213,10 +231,8 @@ int weft__ck_waitfor_cycle(weft__ckthread_t *t, weft__cknode_t *n, weft__cknode_
 {
     int len = 0;
     while (n != NULL && len < max) {
-        /* Acquire: pairs with the release store of owner in
-         * weft__check_acquire_post(). */
-        weft__ckthread_t *o = __atomic_load_n(&n->owner, __ATOMIC_ACQUIRE);
-        if (o == NULL || __atomic_load_n(&o->exited, __ATOMIC_ACQUIRE))
+        weft__ckthread_t *o = weft__ck_owner(n, NULL);
+        if (o == NULL)
             return 0;
         cyc[len] = n;
         who[len] = o;

@@ -150,7 +150,9 @@ void weft__ck_report_deadlock(weft__ckthread_t *t, weft__cknode_t **cyc, weft__c
         weft__ckthread_t *waiter = i == 0 ? t : who[i - 1];
         weft__ck_label(cyc[i], l, sizeof l);
         weft__frame_t f;
-        weft__symbolize(cyc[i]->owner_site, 1, &f);
+        void *osite = NULL;
+        (void)weft__ck_owner(cyc[i], &osite);
+        weft__symbolize(osite, 1, &f);
         weft__frame_format(&f, site, sizeof site);
         weft__ck_printf(&b, "  thread %u waits for %s, held by thread %u (acquired at %s)\n",
                         waiter->tid, l, who[i]->tid, site);
@@ -192,9 +194,11 @@ void weft__ck_report_bad_unlock(weft__ckthread_t *t, weft__cknode_t *n, void *si
     weft__ck_head(&b, "bad-unlock", title);
     weft__ck_label(n, l, sizeof l);
     weft__frame_t f;
-    weft__symbolize(n->owner_site, 1, &f);
+    void *osite = NULL;
+    weft__ckthread_t *o = weft__ck_owner(n, &osite);
+    weft__symbolize(osite, 1, &f);
     weft__frame_format(&f, os, sizeof os);
-    uint32_t otid = __atomic_load_n(&n->owner_tid, __ATOMIC_RELAXED);
+    uint32_t otid = o != NULL ? o->tid : 0;
     weft__ck_printf(&b, "lock: %s, held by thread %u (acquired at %s)\n", l, otid, os);
     weft__ck_printf(&b, "thread %u tried to unlock it\n", t->tid);
     weft__ck_jprintf(&b, ",\"lock\":");
@@ -222,9 +226,11 @@ void weft__ck_report_destroy_held(weft__ckthread_t *t, const weft__ck_lock_t *l)
     weft__ck_head(&b, "destroy-held", title);
     weft__ck_label(n, lb, sizeof lb);
     weft__frame_t f;
-    weft__symbolize(n->owner_site, 1, &f);
+    void *osite = NULL;
+    weft__ckthread_t *o = weft__ck_owner(n, &osite);
+    weft__symbolize(osite, 1, &f);
     weft__frame_format(&f, os, sizeof os);
-    uint32_t otid = __atomic_load_n(&n->owner_tid, __ATOMIC_RELAXED);
+    uint32_t otid = o != NULL ? o->tid : 0;
     weft__ck_printf(&b, "lock: %s, held by thread %u (acquired at %s)\n", lb, otid, os);
     weft__ck_jprintf(&b, ",\"lock\":");
     weft__ck_jstr(&b, lb);

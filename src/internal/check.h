@@ -50,6 +50,9 @@ int weft__check_blocked(const weft__ck_lock_t *l, unsigned flags, uint64_t waite
 /* After the attempt: acquired or not. Clears the waiting state. */
 void weft__check_acquire_post(const weft__ck_lock_t *l, unsigned flags, bool acquired,
                               void *site);
+/* An acquisition that succeeded at the first attempt (never waited): the
+ * edges of acquire_pre and the bookkeeping of acquire_post in one call. */
+void weft__check_acquired(const weft__ck_lock_t *l, unsigned flags, void *site);
 /* Before a release. Returns -EPERM (and reports) when the caller does not
  * hold the lock but another known thread does. */
 int weft__check_release(const weft__ck_lock_t *l, unsigned flags, void *site);

@@ -41,7 +41,6 @@ __thread int weft__pl_depth __attribute__((tls_model("initial-exec")));
 
 static void weft__pl_resolve(void)
 {
-    WEFT__RESOLVE(pthread_mutex_lock);
     WEFT__RESOLVE(pthread_mutex_trylock);
     WEFT__RESOLVE(pthread_mutex_timedlock);
     WEFT__RESOLVE(pthread_mutex_clocklock);
@@ -76,15 +75,18 @@ static void weft__pl_resolve(void)
     WEFT__RESOLVE(sem_post);
     WEFT__RESOLVE(sem_init);
     WEFT__RESOLVE(sem_destroy);
+    /* Last, with release: pairs with the acquire load in weft__pl_init();
+     * a thread that sees this pointer sees all the others. */
+    __atomic_store_n(&weft__real_pthread_mutex_lock,
+                     (weft__pthread_mutex_lock_fn)dlsym(RTLD_NEXT, "pthread_mutex_lock"),
+                     __ATOMIC_RELEASE);
 }
 
 /* Resolve on first use: interposed calls can come before our constructor
  * (from other libraries' constructors). One thread resolves; any other
  * arriving meanwhile waits for it. */
-void weft__pl_init(void)
+void weft__pl_init_slow(void)
 {
-    if (__atomic_load_n(&weft__real_pthread_mutex_lock, __ATOMIC_ACQUIRE) != NULL)
-        return;
     static int resolving;
     if (__atomic_exchange_n(&resolving, 1, __ATOMIC_ACQ_REL) == 0)
         weft__pl_resolve();
@@ -96,13 +98,6 @@ __attribute__((constructor)) static void weft__pl_setup(void)
 {
     weft__pl_init();
     weft_check_enable();
-}
-
-/* Watch this call? Not while the check layer itself runs (it may take libc
- * locks), and only when checking is on. */
-bool weft__pl_watch(void)
-{
-    return weft__pl_depth == 0 && weft_check_enabled();
 }
 
 /* ---- deadlines for the sliced waits ---------------------------------------- */
@@ -150,8 +145,8 @@ bool weft__pl_before(const struct timespec *a, const struct timespec *b)
 
 /* ---- livelock: trylock loops that never succeed ------------------------- */
 
-static __thread const void *weft__pl_try_lock __attribute__((tls_model("initial-exec")));
-static __thread uint32_t weft__pl_try_fails __attribute__((tls_model("initial-exec")));
+__thread const void *weft__pl_try_lock __attribute__((tls_model("initial-exec")));
+__thread uint32_t weft__pl_try_fails __attribute__((tls_model("initial-exec")));
 static __thread uint64_t weft__pl_try_since __attribute__((tls_model("initial-exec")));
 
 void weft__pl_try_result(const void *lock, bool ok, void *site)
@@ -170,10 +165,4 @@ void weft__pl_try_result(const void *lock, bool ok, void *site)
     }
 }
 
-/* A successful blocking acquisition is progress too. */
-void weft__pl_progress(void)
-{
-    weft__pl_try_lock = NULL;
-    weft__pl_try_fails = 0;
-}
 

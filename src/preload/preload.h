@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "internal/instrument.h"
+
 /* The interposed functions are the only symbols the library exports. */
 #define WEFT_PRELOAD_API __attribute__((visibility("default")))
 
@@ -54,14 +56,39 @@ WEFT__PRELOAD_FUNCTIONS(WEFT__REAL_DECL)
 /* Non-zero while the check layer runs on this thread: calls pass through. */
 extern __thread int weft__pl_depth __attribute__((tls_model("initial-exec")));
 
-void weft__pl_init(void);
-bool weft__pl_watch(void);
+void weft__pl_init_slow(void);
+
+/* Resolve the real functions on first use (cheap check afterwards). */
+static inline void weft__pl_init(void)
+{
+    /* Acquire: pairs with the release store at the end of resolution. */
+    if (__builtin_expect(__atomic_load_n(&weft__real_pthread_mutex_lock, __ATOMIC_ACQUIRE) == NULL,
+                         0))
+        weft__pl_init_slow();
+}
+
+/* Watch this call? Not while the check layer itself runs on this thread
+ * (it may use libc locks), and only while checking is on. */
+static inline bool weft__pl_watch(void)
+{
+    return weft__pl_depth == 0 && (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
+}
 struct timespec weft__pl_after(uint64_t ns);
 struct timespec weft__pl_to_mono(clockid_t clk, const struct timespec *abs);
 /* A well-formed absolute deadline (NULL and bad ones go to the real call). */
 bool weft__pl_valid_abs(const struct timespec *abs);
 bool weft__pl_before(const struct timespec *a, const struct timespec *b);
 void weft__pl_try_result(const void *lock, bool ok, void *site);
-void weft__pl_progress(void);
+extern __thread const void *weft__pl_try_lock __attribute__((tls_model("initial-exec")));
+extern __thread uint32_t weft__pl_try_fails __attribute__((tls_model("initial-exec")));
+
+/* A successful blocking acquisition is progress: it ends a trylock streak. */
+static inline void weft__pl_progress(void)
+{
+    if (weft__pl_try_fails != 0) {
+        weft__pl_try_lock = NULL;
+        weft__pl_try_fails = 0;
+    }
+}
 
 #endif

@@ -69,12 +69,18 @@ static bool weft__pm_self_deadlock(pthread_mutex_t *m, const weft__ck_lock_t *cl
 static int weft__pm_lock_until(pthread_mutex_t *m, const struct timespec *until, void *site)
 {
     weft__ck_lock_t cl = weft__pm_lock(m);
+    int r = weft__real_pthread_mutex_trylock(m);
+    if (weft__likely(weft__pm_acquired(r))) {
+        weft__check_acquired(&cl, 0, site); /* preserves errno */
+        weft__pl_progress();
+        return r;
+    }
+    if (r != EBUSY)
+        return r;
     if (weft__pm_self_deadlock(m, &cl, site))
         return weft__real_pthread_mutex_lock(m);
     WEFT__PL_CALL(weft__check_acquire_pre(&cl, 0, site));
-    int r = weft__real_pthread_mutex_trylock(m);
-    if (r == EBUSY)
-        r = weft__pm_wait(m, &cl, until);
+    r = weft__pm_wait(m, &cl, until);
     WEFT__PL_CALL(weft__check_acquire_post(&cl, 0, weft__pm_acquired(r), site));
     if (weft__pm_acquired(r))
         weft__pl_progress();
