@@ -16,6 +16,19 @@
 
 #define WEFT__CK_LEDGER_MAX 4096 /* entries per semaphore kept for reports */
 
+uint64_t weft__check_sem_wait_ns(void)
+{
+    static uint64_t ns; /* racy first computation is idempotent */
+    uint64_t v = __atomic_load_n(&ns, __ATOMIC_RELAXED);
+    if (v == 0) {
+        const char *e = getenv("WEFT_CHECK_SEM_WAIT_MS");
+        long ms = e != NULL ? strtol(e, NULL, 10) : 0;
+        v = (uint64_t)(ms > 0 ? ms : 1000) * 1000000u;
+        __atomic_store_n(&ns, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
 void weft__check_sem_acquired(const weft__ck_lock_t *s, void *site)
 {
     weft__ckthread_t *t = weft__ck_self();

@@ -67,6 +67,9 @@ void weft__check_stop_hang(void);
 /* Counting semaphores: the permit ledger. */
 void weft__check_sem_acquired(const weft__ck_lock_t *s, void *site);
 void weft__check_sem_released(const weft__ck_lock_t *s, void *site);
+/* How long an acquire may wait before the ledger is reported:
+ * WEFT_CHECK_SEM_WAIT_MS (default 1000 ms). */
+uint64_t weft__check_sem_wait_ns(void);
 /* A waiter that has waited past the threshold: explain who holds permits. */
 void weft__check_sem_waiting(const weft__ck_lock_t *s, uint64_t waited_ns, void *site);
 

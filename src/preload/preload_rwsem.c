@@ -180,19 +180,6 @@ static weft__ck_lock_t weft__ps_lock(sem_t *s)
     return cl;
 }
 
-/* WEFT_CHECK_SEM_WAIT_MS: how long an acquire waits before the ledger is
- * reported (default 1000 ms). */
-static uint64_t weft__ps_threshold_ns(void)
-{
-    static uint64_t ns;
-    if (ns == 0) {
-        const char *v = getenv("WEFT_CHECK_SEM_WAIT_MS");
-        long ms = v != NULL ? strtol(v, NULL, 10) : 0;
-        ns = (uint64_t)(ms > 0 ? ms : 1000) * 1000000u;
-    }
-    return ns;
-}
-
 /* Wait in slices; past the threshold, explain who holds the permits. The
  * C library's semantics are kept: -1 with errno EINTR or ETIMEDOUT. */
 static int weft__ps_wait(sem_t *s, const struct timespec *until, void *site)
@@ -207,7 +194,7 @@ static int weft__ps_wait(sem_t *s, const struct timespec *until, void *site)
         if (r == 0 || errno != ETIMEDOUT || last)
             return r;
         uint64_t waited = weft__now_ns() - start;
-        if (!told && waited >= weft__ps_threshold_ns()) {
+        if (!told && waited >= weft__check_sem_wait_ns()) {
             told = true;
             WEFT__PL_CALL(weft__check_sem_waiting(&cl, waited, site));
         }
