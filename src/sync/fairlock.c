@@ -6,23 +6,27 @@
  *
  *   _state == 0                  unlocked; the queue is empty
  *   _state == tid                locked by thread `tid`; the queue is empty
- *   _state == tid | WEFT__QUEUED locked by `tid`; the queue holds at least one
- *                                waiter, so unlock must hand the lock over
+ *   _state == tid | WEFT__QUEUED locked by `tid`; threads are queued or about
+ *                                to be, so unlock must go through _qlock and
+ *                                hand the lock over
  *
- * Invariant: the QUEUED bit is set exactly while the queue is non-empty, and
- * it changes only under _qlock. A non-empty queue implies an owner, so
- * _state never reads 0 while someone waits. Linux thread ids are below 2^22,
- * so bit 31 is free.
+ * Invariant: while the queue is non-empty, the QUEUED bit is set and there
+ * is an owner, so _state never reads 0 while someone waits. The bit may also
+ * be set with an empty queue: an arriving thread sets it before it takes
+ * _qlock (see below); an unlocker that then finds the queue empty clears it.
+ * Linux thread ids are below 2^22, so bit 31 is free.
  *
  * The queue is a doubly linked list of weft__fair_waiter records that live
  * on the waiters' own stacks, guarded by _qlock, a tiny spin-then-futex lock
  * (0 free, 1 held, 2 held with sleepers). Each waiter sleeps on its own
  * `granted` word, so a hand-off wakes exactly the thread that gets the lock.
  *
- * Lock: one CAS 0 -> tid. Otherwise take _qlock; if the lock became free,
- * take it; else set QUEUED, append our record, drop _qlock and sleep until
+ * Lock: one CAS 0 -> tid. Otherwise set QUEUED, take _qlock; if the lock
+ * became free, take it; else append our record, drop _qlock and sleep until
  * `granted` becomes 1. The arrival order is the order of appends under
- * _qlock.
+ * _qlock. Setting QUEUED before waiting for _qlock closes the window in
+ * which the owner could release through its fast path and a newcomer take
+ * the lock through its own, ahead of a thread already in the lock call.
  *
  * Unlock: one CAS tid -> 0, which fails when QUEUED is set. Then, under
  * _qlock, pop the head, store its tid (with QUEUED if more remain) into
@@ -214,6 +218,21 @@ static int weft__fair_take_or_mark(weft_fairlock_t *l, uint32_t tid, const weft_
 }
 
 /*
+ * Before waiting for _qlock: if the lock is held and QUEUED is clear, set
+ * it, so the owner's unlock goes through _qlock and finds us queued instead
+ * of freeing the lock for the fast path. Best effort: a failed CAS means the
+ * word changed, and weft__fair_take_or_mark() decides under _qlock.
+ */
+static void weft__fair_premark(weft_fairlock_t *l)
+{
+    uint32_t s = __atomic_load_n(&l->_state, __ATOMIC_RELAXED);
+    /* Relaxed: as in weft__fair_take_or_mark(). */
+    if (s != 0 && !(s & WEFT__QUEUED))
+        (void)__atomic_compare_exchange_n(&l->_state, &s, s | WEFT__QUEUED, false,
+                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+/*
  * Our deadline passed while queued. Under _qlock, either the hand-off
  * already happened (we own the lock: 0) or we unlink ourselves.
  */
@@ -226,9 +245,10 @@ static int weft__fair_leave(weft_fairlock_t *l, struct weft__fair_waiter *w)
         return 0;
     }
     weft__fair_unlink(l, w);
-    /* Relaxed: the bit changes only under _qlock; the owner's unlock, if it
-     * already failed its fast CAS, waits for _qlock and finds the queue as
-     * we leave it. */
+    /* Relaxed: the owner's unlock, if it already failed its fast CAS, waits
+     * for _qlock and finds the queue as we leave it. A thread that set the
+     * bit before taking _qlock may lose it here; it then merely competes
+     * with the fast path until it is queued, as if it had arrived later. */
     if (l->_head == NULL)
         __atomic_fetch_and(&l->_state, ~WEFT__QUEUED, __ATOMIC_RELAXED);
     weft__qunlock(&l->_qlock);
@@ -246,6 +266,7 @@ static int weft__fair_leave(weft_fairlock_t *l, struct weft__fair_waiter *w)
 static int weft__fair_wait(weft_fairlock_t *l, uint32_t tid, const weft__deadline_t *d)
 {
     struct weft__fair_waiter w = {NULL, NULL, tid, 0};
+    weft__fair_premark(l);
     weft__qlock(&l->_qlock);
     int r = weft__fair_take_or_mark(l, tid, d);
     if (r == 1)
@@ -336,7 +357,9 @@ WEFT__NOIPA int weft_fairlock_timedlock(weft_fairlock_t *l, int64_t timeout_ns)
 
 /*
  * The caller owns the lock and QUEUED was set. Pass the lock to the head of
- * the queue, or free it if timed-out waiters emptied the queue meanwhile.
+ * the queue, or free it if the queue is empty (timed-out waiters left, or
+ * an arriving thread set the bit and has not appended itself yet: it will
+ * find the lock free under _qlock).
  */
 static WEFT__COLD void weft__fair_handoff(weft_fairlock_t *l)
 {
