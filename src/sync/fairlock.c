@@ -309,7 +309,7 @@ static WEFT__COLD int weft__fair_lock_instr(weft_fairlock_t *l, uint32_t tid,
     return r;
 }
 
-WEFT__NOIPA void weft_fairlock_lock(weft_fairlock_t *l)
+WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS void weft_fairlock_lock(weft_fairlock_t *l)
 {
     if (weft__unlikely(l == NULL))
         weft__fatal("weft_fairlock_lock: NULL lock");
@@ -325,7 +325,7 @@ WEFT__NOIPA void weft_fairlock_lock(weft_fairlock_t *l)
         weft__fair_self_deadlock(l);
 }
 
-WEFT__NOIPA int weft_fairlock_trylock(weft_fairlock_t *l)
+WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_fairlock_trylock(weft_fairlock_t *l)
 {
     if (l == NULL)
         return -EINVAL;
@@ -339,7 +339,7 @@ WEFT__NOIPA int weft_fairlock_trylock(weft_fairlock_t *l)
     return weft__fair_trylock_fast(l, tid) ? 0 : -EBUSY;
 }
 
-WEFT__NOIPA int weft_fairlock_timedlock(weft_fairlock_t *l, int64_t timeout_ns)
+WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_fairlock_timedlock(weft_fairlock_t *l, int64_t timeout_ns)
 {
     if (l == NULL || !weft__timeout_valid(timeout_ns))
         return -EINVAL;
@@ -383,7 +383,7 @@ static WEFT__COLD void weft__fair_handoff(weft_fairlock_t *l)
     weft__futex_wake(&w->granted, 1);
 }
 
-WEFT__NOIPA int weft_fairlock_unlock(weft_fairlock_t *l)
+WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_fairlock_unlock(weft_fairlock_t *l)
 {
     if (l == NULL)
         return -EINVAL;
