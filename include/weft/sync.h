@@ -272,7 +272,9 @@ WEFT_API int weft_barrier_init(weft_barrier_t *b, unsigned count, const char *na
 WEFT_API int weft_barrier_destroy(weft_barrier_t *b);
 /*
  * Wait until `count` threads have arrived: WEFT_BARRIER_SERIAL in one, 0 in
- * the others; -EINVAL on NULL. Reusable at once for the next cycle. Writes
+ * the others; -EINVAL on NULL. Reusable at once for the next cycle. Exactly
+ * `count` threads take part in each cycle: more callers at once than
+ * `count` is a usage error. Writes
  * made by any party before the barrier are visible to every party after it.
  * There is no timed variant: a barrier cannot take back an arrival, so give
  * up on a cycle by other means (for example every party checks a flag).

@@ -266,6 +266,10 @@ static int weft__fair_leave(weft_fairlock_t *l, struct weft__fair_waiter *w)
 static int weft__fair_wait(weft_fairlock_t *l, uint32_t tid, const weft__deadline_t *d)
 {
     struct weft__fair_waiter w = {NULL, NULL, tid, 0};
+    /* A spent deadline (timeout 0) gives up here, without making the
+     * owner's unlock take the slow path for nobody. */
+    if (d != NULL && !d->forever && weft__deadline_passed(d))
+        return -ETIMEDOUT;
     weft__fair_premark(l);
     weft__qlock(&l->_qlock);
     int r = weft__fair_take_or_mark(l, tid, d);
