@@ -21,7 +21,12 @@
  * and their number is printed. Sleeping in the lock is voluntary and keeps
  * the sample.
  *
- *   test_stress_fairlock [--threads N] [--iters N] [--seed S] [--broken]
+ *   test_stress_fairlock [--threads N] [--iters N] [--seed S] [--timed] [--broken]
+ *
+ * --timed makes half of the acquisitions weft_fairlock_timedlock() calls
+ * with short random timeouts, retried until they succeed: waiters then
+ * leave the queue all the time, and some time out just as the lock is
+ * handed to them. Each retry starts a new bypass sample.
  *
  * --broken swaps in a test-and-set lock whose waiters sleep between tries
  * while the releasing thread re-takes the lock at once: reliably unfair.
@@ -49,12 +54,14 @@
 // ctest-timeout 120
 // ctest stress_default --threads 4 --iters 5000
 // ctest stress_many --threads 8 --iters 1500 --seed 11
+// ctest stress_timed --threads 8 --iters 2000 --timed
 // ctest broken_unfair_caught --threads 4 --iters 5000 --broken
 
 struct config {
     unsigned threads;
     unsigned iters;
     uint64_t seed;
+    bool timed;
     bool broken;
 };
 
@@ -70,6 +77,7 @@ static atomic_long exclusion_failures;
 static atomic_long bypass_failures;
 static atomic_ulong worst_bypass;
 static atomic_ulong checked_samples;
+static atomic_ulong timeouts;
 
 static uint64_t splitmix(uint64_t *s)
 {
@@ -85,10 +93,33 @@ static void sleep_us(long us)
     nanosleep(&ts, NULL);
 }
 
-static void test_lock(void)
+static long involuntary_switches(void);
+
+/* A timed acquisition, retried until it succeeds; every retry restarts the
+ * caller's bypass sample. */
+static void timed_lock(uint64_t *rng, long *sw0, unsigned long *start)
+{
+    for (;;) {
+        int r = weft_fairlock_timedlock(&lock, (int64_t)(splitmix(rng) % 50000));
+        if (r == 0)
+            return;
+        if (r != -ETIMEDOUT) {
+            printf("seed %" PRIu64 ": timedlock returned %d\n", cfg.seed, r);
+            abort();
+        }
+        atomic_fetch_add(&timeouts, 1);
+        *sw0 = involuntary_switches();
+        *start = atomic_load(&grants);
+    }
+}
+
+static void test_lock(uint64_t *rng, long *sw0, unsigned long *start)
 {
     if (!cfg.broken) {
-        weft_fairlock_lock(&lock);
+        if (cfg.timed && splitmix(rng) % 2 == 0)
+            timed_lock(rng, sw0, start);
+        else
+            weft_fairlock_lock(&lock);
         return;
     }
     while (atomic_exchange_explicit(&tas_word, 1, memory_order_acquire) != 0)
@@ -158,7 +189,8 @@ static void *worker(void *arg)
             (void)weft_barrier_wait(&start_gate);
         long sw0 = involuntary_switches();
         unsigned long start = atomic_load(&grants);
-        test_lock();
+        /* Both are reset by timed_lock() on every retry. */
+        test_lock(&rng, &sw0, &start);
         unsigned long now = atomic_load_explicit(&grants, memory_order_relaxed);
         long sw1 = involuntary_switches();
         critical_section(&rng);
@@ -174,17 +206,20 @@ static void *worker(void *arg)
 
 static int usage(const char *argv0)
 {
-    fprintf(stderr, "usage: %s [--threads N] [--iters N] [--seed S] [--broken]\n", argv0);
+    fprintf(stderr, "usage: %s [--threads N] [--iters N] [--seed S] [--timed] [--broken]\n",
+            argv0);
     return 2;
 }
 
 static int parse_args(int argc, char **argv)
 {
-    cfg = (struct config){4, 5000, 0, false};
+    cfg = (struct config){4, 5000, 0, false, false};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--broken") == 0)
             cfg.broken = true;
+        else if (strcmp(a, "--timed") == 0)
+            cfg.timed = true;
         else if (i + 1 < argc && strcmp(a, "--threads") == 0)
             cfg.threads = (unsigned)strtoul(argv[++i], NULL, 0);
         else if (i + 1 < argc && strcmp(a, "--iters") == 0)
@@ -210,6 +245,9 @@ static bool report(void)
     printf("seed %" PRIu64 ": bypass checked on %lu of %lu acquisitions, worst %lu (bound %u), "
            "%ld over the bound\n", cfg.seed, atomic_load(&checked_samples), total,
            atomic_load(&worst_bypass), cfg.threads - 1, bypass);
+    if (cfg.timed)
+        printf("seed %" PRIu64 ": %lu timed attempts timed out and were retried\n", cfg.seed,
+               atomic_load(&timeouts));
     return counter != total || excl != 0 || bypass != 0;
 }
 
