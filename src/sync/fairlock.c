@@ -211,8 +211,8 @@ static int weft__fair_take_or_mark(weft_fairlock_t *l, uint32_t tid, const weft_
          * fast unlock CAS fail, sending it through _qlock, whose
          * release/acquire orders our append before its pop. If the owner's
          * CAS wins instead, ours fails and we see 0. */
-        if (__atomic_compare_exchange_n(&l->_state, &s, s | WEFT__QUEUED, false,
-                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        if (__atomic_compare_exchange_n(&l->_state, &s, s | WEFT__QUEUED, false, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
             return 1;
     }
 }
@@ -228,8 +228,8 @@ static void weft__fair_premark(weft_fairlock_t *l)
     uint32_t s = __atomic_load_n(&l->_state, __ATOMIC_RELAXED);
     /* Relaxed: as in weft__fair_take_or_mark(). */
     if (s != 0 && !(s & WEFT__QUEUED))
-        (void)__atomic_compare_exchange_n(&l->_state, &s, s | WEFT__QUEUED, false,
-                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+        (void)__atomic_compare_exchange_n(&l->_state, &s, s | WEFT__QUEUED, false, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED);
 }
 
 /*
@@ -299,8 +299,8 @@ static WEFT__COLD int weft__fair_lock_slow(weft_fairlock_t *l, uint32_t tid,
 
 static WEFT__COLD void weft__fair_self_deadlock(const weft_fairlock_t *l)
 {
-    weft__fatal("deadlock: thread %u locked fair lock '%s' (%p) that it already holds",
-                weft__tid(), weft__fair_name(l), (const void *)l);
+    weft__fatal("deadlock: thread %u locked fair lock '%s' (%p) that it already holds", weft__tid(),
+                weft__fair_name(l), (const void *)l);
 }
 
 /* Locking with annotations for TSan/Helgrind (and the check layer). */
@@ -343,7 +343,8 @@ WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_fairlock_trylock(weft_fairlo
     return weft__fair_trylock_fast(l, tid) ? 0 : -EBUSY;
 }
 
-WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_fairlock_timedlock(weft_fairlock_t *l, int64_t timeout_ns)
+WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_fairlock_timedlock(weft_fairlock_t *l,
+                                                                       int64_t timeout_ns)
 {
     if (l == NULL || !weft__timeout_valid(timeout_ns))
         return -EINVAL;
@@ -415,6 +416,7 @@ bool weft_fairlock_held(const weft_fairlock_t *l)
 {
     if (l == NULL)
         return false;
-    /* Relaxed: only the owner itself can make this true or false. */
+    /* Relaxed: only the caller can make this true or false for itself: its
+     * own lock calls (a hand-off to it completes inside one) and unlock. */
     return weft__fair_owner(__atomic_load_n(&l->_state, __ATOMIC_RELAXED)) == weft__tid();
 }

@@ -34,11 +34,11 @@
 
 struct object {
     weft_once_t once;
-    atomic_int bdone;       /* the broken variant's flag */
-    atomic_int runs;        /* every call of fn */
-    atomic_int successes;   /* calls of fn that returned 0 */
-    atomic_int fails_left;  /* failures fn still has to report */
-    int payload[PAYLOAD];   /* plain (correct run) or relaxed atomic (broken) */
+    atomic_int bdone;      /* the broken variant's flag */
+    atomic_int runs;       /* every call of fn */
+    atomic_int successes;  /* calls of fn that returned 0 */
+    atomic_int fails_left; /* failures fn still has to report */
+    int payload[PAYLOAD];  /* plain (correct run) or relaxed atomic (broken) */
 };
 
 struct config {
@@ -186,8 +186,8 @@ static unsigned count_bad_objects(void)
         int s = atomic_load(&objects[r].successes);
         if (s != 1) {
             if (bad < 5)
-                printf("seed %" PRIu64 ": round %zu: fn succeeded %d times (%d runs)\n",
-                       cfg.seed, r, s, atomic_load(&objects[r].runs));
+                printf("seed %" PRIu64 ": round %zu: fn succeeded %d times (%d runs)\n", cfg.seed,
+                       r, s, atomic_load(&objects[r].runs));
             bad++;
         }
     }
@@ -218,7 +218,8 @@ int main(int argc, char **argv)
     unsigned bad = count_bad_objects();
     long payload = atomic_load(&bad_payload), errors = atomic_load(&caller_errors);
     printf("seed %" PRIu64 ": %u objects with fn not run exactly once, %ld stale payload reads, "
-           "%ld caller errors\n", cfg.seed, bad, payload, errors);
+           "%ld caller errors\n",
+           cfg.seed, bad, payload, errors);
     bool failed = bad != 0 || payload != 0 || errors != 0;
     (void)weft_barrier_destroy(&start);
     free(objects);

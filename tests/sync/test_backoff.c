@@ -156,14 +156,10 @@ static void test_long_pause_completes(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_null_arguments),
-    cmocka_unit_test(test_bad_limits),
-    cmocka_unit_test(test_defaults),
-    cmocka_unit_test(test_bound_grows_and_caps),
-    cmocka_unit_test(test_reset),
-    cmocka_unit_test(test_jitter_within_bound),
-    cmocka_unit_test(test_seeds),
-    cmocka_unit_test(test_long_pause_completes),
+    cmocka_unit_test(test_null_arguments), cmocka_unit_test(test_bad_limits),
+    cmocka_unit_test(test_defaults),       cmocka_unit_test(test_bound_grows_and_caps),
+    cmocka_unit_test(test_reset),          cmocka_unit_test(test_jitter_within_bound),
+    cmocka_unit_test(test_seeds),          cmocka_unit_test(test_long_pause_completes),
 };
 
 WTEST_MAIN(tests)

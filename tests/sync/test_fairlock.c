@@ -25,12 +25,12 @@
 
 /* cmocka's assertions must not fail outside the test's own thread (they
  * longjmp); helper threads check with this and abort instead. */
-#define thread_check(cond)                                                              \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-            abort();                                                                    \
-        }                                                                               \
+#define thread_check(cond)                                                                         \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* ---- helpers --------------------------------------------------------------- */

@@ -12,12 +12,12 @@
 
 /* cmocka's assertions must not fail outside the test's own thread (they
  * longjmp); helper threads check with this and abort instead. */
-#define thread_check(cond)                                                              \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-            abort();                                                                    \
-        }                                                                               \
+#define thread_check(cond)                                                                         \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static void sleep_ms(long ms)
@@ -265,12 +265,9 @@ static void test_writes_visible(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_invalid_arguments),
-    cmocka_unit_test(test_runs_once),
-    cmocka_unit_test(test_recursion_is_edeadlk),
-    cmocka_unit_test(test_failure_then_retry),
-    cmocka_unit_test(test_failure_with_waiters),
-    cmocka_unit_test(test_writes_visible),
+    cmocka_unit_test(test_invalid_arguments),    cmocka_unit_test(test_runs_once),
+    cmocka_unit_test(test_recursion_is_edeadlk), cmocka_unit_test(test_failure_then_retry),
+    cmocka_unit_test(test_failure_with_waiters), cmocka_unit_test(test_writes_visible),
 };
 
 WTEST_MAIN(tests)
