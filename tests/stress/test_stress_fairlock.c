@@ -3,7 +3,8 @@
  *
  * Each thread repeatedly takes the lock, checks that nobody else is inside,
  * does a seed-chosen amount of work (now and then waiting until another
- * thread asks for the lock, so that contention is certain), and releases. Two properties:
+ * thread asks for the lock, so that contention is certain), and releases.
+ * Two properties:
  *
  *  - Mutual exclusion: an "inside" word exchanged on entry and exit, and a
  *    plain counter that must end at threads * iters.
@@ -21,11 +22,11 @@
  * skipped and their number is printed. Sleeping in the lock is voluntary
  * and keeps the sample.
  *
- * Under ThreadSanitizer the lock call runs the sanitizer's bookkeeping
+ * Under ThreadSanitizer weft's lock call runs the sanitizer's bookkeeping
  * before it queues, and that bookkeeping can sleep on the sanitizer's own
- * locks, so there a sample counts only if the thread was not switched out
- * at all. Fewer samples are checked (mostly uncontended ones), but those
- * that are checked are still exact.
+ * locks, so there a sample of weft's lock counts only if the thread was not
+ * switched out at all. Fewer samples are checked (mostly uncontended ones),
+ * but those that are checked are still exact.
  *
  *   test_stress_fairlock [--threads N] [--iters N] [--seed S] [--timed] [--broken]
  *
