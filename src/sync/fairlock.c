@@ -13,7 +13,8 @@
  * Invariant: while the queue is non-empty, the QUEUED bit is set and there
  * is an owner, so _state never reads 0 while someone waits. The bit may also
  * be set with an empty queue: an arriving thread sets it before it takes
- * _qlock (see below); an unlocker that then finds the queue empty clears it.
+ * _qlock (see below), and a timed-out waiter leaves it set; an unlocker
+ * that finds the queue empty clears it.
  * Linux thread ids are below 2^22, so bit 31 is free.
  *
  * The queue is a doubly linked list of weft__fair_waiter records that live
@@ -36,7 +37,7 @@
  *
  * Timeout: a waiter whose deadline passes takes _qlock. If it was granted
  * meanwhile, it owns the lock and reports success; otherwise it unlinks its
- * record (clearing QUEUED if the queue became empty) and leaves.
+ * record and leaves.
  *
  * Waking a record that its owner may already have left: the waker calls
  * futex_wake(&w->granted) after w may have returned from the lock call.
@@ -244,13 +245,11 @@ static int weft__fair_leave(weft_fairlock_t *l, struct weft__fair_waiter *w)
         weft__qunlock(&l->_qlock);
         return 0;
     }
+    /* QUEUED stays set even if the queue is now empty: the owner's unlock
+     * then takes the slow path once and clears it. Clearing it here could
+     * strip the bit from under a thread that set it and now waits for
+     * _qlock, letting the fast path overtake that thread. */
     weft__fair_unlink(l, w);
-    /* Relaxed: the owner's unlock, if it already failed its fast CAS, waits
-     * for _qlock and finds the queue as we leave it. A thread that set the
-     * bit before taking _qlock may lose it here; it then merely competes
-     * with the fast path until it is queued, as if it had arrived later. */
-    if (l->_head == NULL)
-        __atomic_fetch_and(&l->_state, ~WEFT__QUEUED, __ATOMIC_RELAXED);
     weft__qunlock(&l->_qlock);
     return -ETIMEDOUT;
 }

@@ -347,8 +347,8 @@ static void test_timeout_leaves_queue(void **state)
     assert_int_equal(weft_fairlock_destroy(&l), 0);
 }
 
-/* The only waiter times out: the queue empties, unlock takes the fast path
- * again, and nothing is left behind. */
+/* The only waiter times out: the queue empties, unlock frees the lock, and
+ * nothing is left behind. */
 static void test_timeout_last_waiter(void **state)
 {
     (void)state;
