@@ -2,38 +2,44 @@
  * fairlock.c - weft_fairlock_t: a FIFO lock with direct hand-off.
  *
  * DESIGN
- * The lock word says who owns the lock and whether anyone is queued:
+ * The lock word says who owns the lock and whether anyone is in line:
  *
- *   _state == 0                  unlocked; the queue is empty
- *   _state == tid                locked by thread `tid`; the queue is empty
- *   _state == tid | WEFT__QUEUED locked by `tid`; threads are queued or about
- *                                to be, so unlock must go through _qlock and
- *                                hand the lock over
+ *   _state == 0                  unlocked; nobody in line
+ *   _state == WEFT__QUEUED       unlocked, but reserved for the threads in
+ *                                line for _qlock: only a _qlock holder may
+ *                                take it, the fast paths cannot
+ *   _state == tid                locked by thread `tid`; nobody in line
+ *   _state == tid | WEFT__QUEUED locked by `tid`; threads are queued or in
+ *                                line for _qlock, so unlock must go through
+ *                                _qlock and hand the lock over
  *
- * Invariant: while the queue is non-empty, the QUEUED bit is set and there
- * is an owner, so _state never reads 0 while someone waits. The bit may also
- * be set with an empty queue: an arriving thread sets it before it takes
- * _qlock (see below), and a timed-out waiter leaves it set; an unlocker
- * that finds the queue empty clears it.
+ * Invariant: while the queue is non-empty, QUEUED is set and there is an
+ * owner, so the lock is never free while someone waits. QUEUED may also be
+ * set with an empty queue (a thread is on its way in, or a timed-out waiter
+ * left); whoever holds _qlock last with nobody left in line clears it.
  * Linux thread ids are below 2^22, so bit 31 is free.
  *
  * The queue is a doubly linked list of weft__fair_waiter records that live
- * on the waiters' own stacks, guarded by _qlock, a tiny spin-then-futex lock
- * (0 free, 1 held, 2 held with sleepers). Each waiter sleeps on its own
- * `granted` word, so a hand-off wakes exactly the thread that gets the lock.
+ * on the waiters' own stacks, guarded by _qlock, a tiny FIFO ticket lock
+ * that spins briefly, then sleeps. Each waiter sleeps on its own `granted`
+ * word, so a hand-off wakes exactly the thread that gets the lock.
  *
- * Lock: one CAS 0 -> tid. Otherwise set QUEUED, take _qlock; if the lock
- * became free, take it; else append our record, drop _qlock and sleep until
- * `granted` becomes 1. The arrival order is the order of appends under
- * _qlock. Setting QUEUED before waiting for _qlock closes the window in
- * which the owner could release through its fast path and a newcomer take
- * the lock through its own, ahead of a thread already in the lock call.
+ * Lock: one CAS 0 -> tid. Otherwise set QUEUED (reserving a free lock) and
+ * take a _qlock ticket: that ticket is the thread's place in line, taken
+ * with one atomic add before anything that can block. Under _qlock, take
+ * the lock if it is free or reserved; else append our record, drop _qlock
+ * and sleep until `granted` becomes 1. Appends happen in ticket order, so
+ * no thread that asks later is served earlier, and because QUEUED is set
+ * before the ticket, the owner cannot release through its fast path for a
+ * newcomer's fast path to take the lock ahead of the line.
  *
  * Unlock: one CAS tid -> 0, which fails when QUEUED is set. Then, under
- * _qlock, pop the head, store its tid (with QUEUED if more remain) into
- * _state, and set its `granted`: the lock passes from owner to owner and is
- * never free in between, so neither lock's fast path nor trylock can barge
- * ahead of a queued thread.
+ * _qlock, pop the head, store its tid (with QUEUED if more are queued or in
+ * line) into _state, and set its `granted`; with an empty queue, free the
+ * lock, reserved if threads are in line for _qlock. The lock passes from
+ * owner to owner, or to the line, and is never free for the fast paths
+ * while anyone waits, so neither lock's fast path nor trylock can barge
+ * ahead of a waiting thread.
  *
  * Timeout: a waiter whose deadline passes takes _qlock. If it was granted
  * meanwhile, it owns the lock and reports success; otherwise it unlinks its
@@ -46,6 +52,7 @@
  * that address later, and every futex sleeper in weft re-checks its
  * condition. The same holds for weft_mutex_unlock().
  */
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -82,42 +89,82 @@ static const char *weft__fair_name(const weft_fairlock_t *l)
 /* ---- the queue lock ------------------------------------------------------ */
 
 /*
- * Missed wake-up argument: a thread sleeps only in futex_wait(q, 2) after it
- * stored 2 itself (the exchange), and the kernel re-checks *q == 2. The
- * holder's weft__qunlock() exchanges 0 in; if it reads 2, it wakes one
- * sleeper. Either the holder's exchange comes after ours in the word's
- * modification order, so it reads 2 and wakes us, or it comes before, and
- * our exchange reads 0: we own the lock and never sleep.
+ * _qlock is a ticket lock, so threads enter the queue in the order they
+ * asked for it: the ticket taken with one atomic add is a thread's place in
+ * line, before anything that can block. The low 16 bits say which ticket is
+ * served, the high 16 bits which ticket is next; both wrap. Fewer than
+ * 65536 threads can wait for one _qlock at once, so tickets never collide.
  */
-static WEFT__COLD void weft__qlock_slow(uint32_t *q)
+#define WEFT__QTICKET 0x10000u
+
+static inline uint32_t weft__qserving(uint32_t q)
 {
-    for (unsigned i = 0; i < WEFT__QSPIN; i++) {
-        weft__cpu_relax();
-        uint32_t z = 0;
-        /* Acquire: pairs with the release exchange in weft__qunlock(). */
-        if (__atomic_load_n(q, __ATOMIC_RELAXED) == 0 &&
-            __atomic_compare_exchange_n(q, &z, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    return q & 0xffffu;
+}
+
+static inline uint32_t weft__qnext(uint32_t q)
+{
+    return q >> 16;
+}
+
+/*
+ * Wait for ticket `my`: spin briefly, then sleep on the whole word.
+ *
+ * Missed wake-up argument: we sleep only in futex_wait(q, w) with w the
+ * value we just saw, which does not serve us, and the kernel re-checks *q.
+ * Serving us needs weft__qunlock()'s CAS, which changes the word before its
+ * futex_wake; since our ticket is taken, the new word shows a waiter
+ * (next != serving) and the unlock does wake. Either the kernel sees the
+ * changed word and does not sleep us, or we are asleep when the wake comes.
+ */
+static WEFT__COLD void weft__qlock_slow(uint32_t *q, uint32_t my)
+{
+    for (unsigned i = 0;; i++) {
+        /* Acquire: pairs with the release CAS in weft__qunlock(). */
+        uint32_t w = __atomic_load_n(q, __ATOMIC_ACQUIRE);
+        if (weft__qserving(w) == my)
             return;
+        if (i < WEFT__QSPIN)
+            weft__cpu_relax();
+        else
+            (void)weft__futex_wait(q, w, NULL);
     }
-    /* Acquire: as above. Storing 2 makes the next unlock wake someone. */
-    while (__atomic_exchange_n(q, 2, __ATOMIC_ACQUIRE) != 0)
-        (void)weft__futex_wait(q, 2, NULL);
 }
 
 static inline void weft__qlock(uint32_t *q)
 {
-    uint32_t z = 0;
-    /* Acquire: pairs with the release exchange in weft__qunlock(). */
-    if (!__atomic_compare_exchange_n(q, &z, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-        weft__qlock_slow(q);
+    /* Acquire: pairs with the release CAS in weft__qunlock(), so we see the
+     * previous holder's queue changes. */
+    uint32_t w = __atomic_fetch_add(q, WEFT__QTICKET, __ATOMIC_ACQUIRE);
+    if (weft__qserving(w) != weft__qnext(w))
+        weft__qlock_slow(q, weft__qnext(w));
 }
 
 static inline void weft__qunlock(uint32_t *q)
 {
-    /* Release: pairs with the acquiring CAS/exchange in weft__qlock(), so
-     * the next holder sees our queue changes. */
-    if (__atomic_exchange_n(q, 0, __ATOMIC_RELEASE) == 2)
-        weft__futex_wake(q, 1);
+    uint32_t w = __atomic_load_n(q, __ATOMIC_RELAXED), n;
+    /* Release: pairs with the acquire in weft__qlock()/weft__qlock_slow().
+     * A CAS, not an add, so that serving wraps without carrying into next. */
+    do
+        n = (w & ~0xffffu) | ((w + 1) & 0xffffu);
+    while (!__atomic_compare_exchange_n(q, &w, n, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+    if (weft__qserving(n) != weft__qnext(n))
+        weft__futex_wake(q, INT_MAX);
+}
+
+static inline bool weft__qbusy(const uint32_t *q)
+{
+    /* Acquire: pairs with the release CAS in weft__qunlock(). */
+    uint32_t w = __atomic_load_n(q, __ATOMIC_ACQUIRE);
+    return weft__qserving(w) != weft__qnext(w);
+}
+
+/* True if threads other than the holder hold _qlock tickets. Relaxed: a
+ * ticket taken just after this read belongs to a later arrival. */
+static inline bool weft__qcontended(const uint32_t *q)
+{
+    uint32_t w = __atomic_load_n(q, __ATOMIC_RELAXED);
+    return ((weft__qnext(w) - weft__qserving(w)) & 0xffffu) > 1;
 }
 
 /* ---- queue operations (caller holds _qlock) ------------------------------ */
@@ -131,6 +178,21 @@ static void weft__fair_append(weft_fairlock_t *l, struct weft__fair_waiter *w)
     else
         l->_head = w;
     l->_tail = w;
+}
+
+/*
+ * Drop _qlock. A lock reserved for the _qlock line that nobody is left in
+ * (the last in line timed out, or gave up) is freed first, so the fast
+ * paths work again.
+ */
+static void weft__fair_qunlock(weft_fairlock_t *l)
+{
+    /* Relaxed load: a reserved word changes only under _qlock. Release
+     * store: pairs with the acquire CAS in every lock path. */
+    if (__atomic_load_n(&l->_state, __ATOMIC_RELAXED) == WEFT__QUEUED && l->_head == NULL &&
+        !weft__qcontended(&l->_qlock))
+        __atomic_store_n(&l->_state, 0, __ATOMIC_RELEASE);
+    weft__qunlock(&l->_qlock);
 }
 
 static void weft__fair_unlink(weft_fairlock_t *l, struct weft__fair_waiter *w)
@@ -169,8 +231,7 @@ int weft_fairlock_destroy(weft_fairlock_t *l)
     /* Acquire: pairs with the release stores of _state in the unlock paths
      * and with weft__qunlock(), so the last user's writes are visible
      * before the memory is reused. */
-    if (__atomic_load_n(&l->_state, __ATOMIC_ACQUIRE) != 0 ||
-        __atomic_load_n(&l->_qlock, __ATOMIC_ACQUIRE) != 0)
+    if (__atomic_load_n(&l->_state, __ATOMIC_ACQUIRE) != 0 || weft__qbusy(&l->_qlock))
         return -EBUSY;
     if (WEFT__INSTRUMENTED())
         weft__ann_lock_destroy(l, 0);
@@ -189,17 +250,20 @@ static inline bool weft__fair_trylock_fast(weft_fairlock_t *l, uint32_t tid)
 }
 
 /*
- * Under _qlock: take the lock if it is free (return 0), give up if the
- * deadline has passed (-ETIMEDOUT), else set QUEUED (return 1; the caller
- * then appends itself before dropping _qlock).
+ * Under _qlock: take the lock if it is free or reserved (return 0), give
+ * up if the deadline has passed (-ETIMEDOUT), else set QUEUED (return 1;
+ * the caller then appends itself before dropping _qlock).
  */
 static int weft__fair_take_or_mark(weft_fairlock_t *l, uint32_t tid, const weft__deadline_t *d)
 {
     uint32_t s = __atomic_load_n(&l->_state, __ATOMIC_RELAXED);
     for (;;) {
-        if (s == 0) {
-            /* Acquire: as in weft__fair_trylock_fast(). */
-            if (__atomic_compare_exchange_n(&l->_state, &s, tid, false, __ATOMIC_ACQUIRE,
+        if (weft__fair_owner(s) == 0) {
+            /* Free, or reserved for the _qlock line, which we head. Keep
+             * QUEUED while others are in line, so our unlock serves them.
+             * Acquire: as in weft__fair_trylock_fast(). */
+            uint32_t mine = tid | (weft__qcontended(&l->_qlock) ? WEFT__QUEUED : 0);
+            if (__atomic_compare_exchange_n(&l->_state, &s, mine, false, __ATOMIC_ACQUIRE,
                                             __ATOMIC_RELAXED))
                 return 0;
             continue;
@@ -219,16 +283,17 @@ static int weft__fair_take_or_mark(weft_fairlock_t *l, uint32_t tid, const weft_
 }
 
 /*
- * Before waiting for _qlock: if the lock is held and QUEUED is clear, set
- * it, so the owner's unlock goes through _qlock and finds us queued instead
- * of freeing the lock for the fast path. Best effort: a failed CAS means the
- * word changed, and weft__fair_take_or_mark() decides under _qlock.
+ * Before taking a _qlock ticket: set QUEUED, so that the owner's unlock
+ * goes through _qlock and serves the line instead of freeing the lock for
+ * the fast path (a free lock becomes reserved). Best effort: a failed CAS
+ * means the word changed, and weft__fair_take_or_mark() decides under
+ * _qlock.
  */
 static void weft__fair_premark(weft_fairlock_t *l)
 {
     uint32_t s = __atomic_load_n(&l->_state, __ATOMIC_RELAXED);
     /* Relaxed: as in weft__fair_take_or_mark(). */
-    if (s != 0 && !(s & WEFT__QUEUED))
+    if (!(s & WEFT__QUEUED))
         (void)__atomic_compare_exchange_n(&l->_state, &s, s | WEFT__QUEUED, false, __ATOMIC_RELAXED,
                                           __ATOMIC_RELAXED);
 }
@@ -242,7 +307,7 @@ static int weft__fair_leave(weft_fairlock_t *l, struct weft__fair_waiter *w)
     weft__qlock(&l->_qlock);
     /* Relaxed: `granted` is written under _qlock, which we now hold. */
     if (__atomic_load_n(&w->granted, __ATOMIC_RELAXED) != 0) {
-        weft__qunlock(&l->_qlock);
+        weft__fair_qunlock(l);
         return 0;
     }
     /* QUEUED stays set even if the queue is now empty: the owner's unlock
@@ -250,7 +315,7 @@ static int weft__fair_leave(weft_fairlock_t *l, struct weft__fair_waiter *w)
      * strip the bit from under a thread that set it and now waits for
      * _qlock, letting the fast path overtake that thread. */
     weft__fair_unlink(l, w);
-    weft__qunlock(&l->_qlock);
+    weft__fair_qunlock(l);
     return -ETIMEDOUT;
 }
 
@@ -274,7 +339,7 @@ static int weft__fair_wait(weft_fairlock_t *l, uint32_t tid, const weft__deadlin
     int r = weft__fair_take_or_mark(l, tid, d);
     if (r == 1)
         weft__fair_append(l, &w);
-    weft__qunlock(&l->_qlock);
+    weft__fair_qunlock(l);
     if (r != 1)
         return r;
     /* Acquire: pairs with the release store of `granted` in
@@ -369,20 +434,21 @@ static WEFT__COLD void weft__fair_handoff(weft_fairlock_t *l)
 {
     weft__qlock(&l->_qlock);
     struct weft__fair_waiter *w = l->_head;
+    bool line = weft__qcontended(&l->_qlock);
     if (w == NULL) {
         /* Release: pairs with the acquire CAS in every lock path. Only the
          * owner and _qlock holders change a held word; we are both. */
-        __atomic_store_n(&l->_state, 0, __ATOMIC_RELEASE);
-        weft__qunlock(&l->_qlock);
+        __atomic_store_n(&l->_state, line ? WEFT__QUEUED : 0, __ATOMIC_RELEASE);
+        weft__fair_qunlock(l);
         return;
     }
     weft__fair_unlink(l, w);
-    uint32_t next = w->tid | (l->_head != NULL ? WEFT__QUEUED : 0);
+    uint32_t next = w->tid | (l->_head != NULL || line ? WEFT__QUEUED : 0);
     /* Release: the new owner reads `granted` with acquire (or takes _qlock
      * after a timeout), which orders our critical section before its. */
     __atomic_store_n(&l->_state, next, __ATOMIC_RELEASE);
     __atomic_store_n(&w->granted, 1, __ATOMIC_RELEASE);
-    weft__qunlock(&l->_qlock);
+    weft__fair_qunlock(l);
     /* w may be gone already: see "Waking a record" at the top. */
     weft__futex_wake(&w->granted, 1);
 }
