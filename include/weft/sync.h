@@ -187,7 +187,7 @@ struct weft__fair_waiter;
  */
 typedef struct WEFT_CAPABILITY("mutex") weft_fairlock {
     uint32_t _state;                 /* private; atomic: owner tid | queued bit */
-    uint32_t _qlock;                 /* private: spin/futex word guarding the queue */
+    uint32_t _qlock;                 /* private; atomic: ticket lock guarding the queue */
     struct weft__fair_waiter *_head; /* private; protected by _qlock */
     struct weft__fair_waiter *_tail; /* private; protected by _qlock */
     const char *_name;               /* read-only */
