@@ -1,0 +1,69 @@
+# weft_write_pkg_config(OUT PRIVATE_LIBS)
+#
+# Writes weft.pc from cmake/weft.pc.in. The file is relocatable: `prefix` is
+# derived from ${pcfiledir}, the directory pkg-config found the file in, so
+# the installed tree works wherever it is copied. (An absolute
+# CMAKE_INSTALL_LIBDIR or INCLUDEDIR cannot be relocated; those are written
+# as given.)
+#
+# PRIVATE_LIBS is the list of what libweft links (WEFT_PRIVATE_LIBS); each
+# entry becomes a Libs.private flag, needed only for static linking:
+#   Threads::Threads      -> -pthread
+#   PkgConfig::NAME       -> Requires.private: the module NAME was found from
+#   m, dl, rt, -lfoo, ... -> -lm, -ldl, ...
+
+function(weft__pc_dir_expr var dir)
+  if(IS_ABSOLUTE "${dir}")
+    set(${var} "${dir}" PARENT_SCOPE)
+  else()
+    set(${var} "\${prefix}/${dir}" PARENT_SCOPE)
+  endif()
+endfunction()
+
+function(weft__pc_private_libs libs_var requires_var)
+  set(libs "")
+  set(requires "")
+  foreach(lib ${ARGN})
+    if(lib STREQUAL "Threads::Threads")
+      list(APPEND libs "-pthread")
+    elseif(lib MATCHES "^PkgConfig::(.+)$")
+      # pkg_check_modules(NAME ... mod) records the module list it searched.
+      set(mods "${${CMAKE_MATCH_1}_MODULE_NAME}")
+      if(NOT mods)
+        message(FATAL_ERROR "weft.pc: cannot tell which pkg-config module ${lib} is")
+      endif()
+      list(APPEND requires ${mods})
+    elseif(lib MATCHES "^-")
+      list(APPEND libs "${lib}")
+    elseif(lib MATCHES "^[A-Za-z0-9_+.-]+$" AND NOT lib MATCHES "::")
+      list(APPEND libs "-l${lib}")
+    else()
+      message(FATAL_ERROR "weft.pc: no pkg-config spelling for link item '${lib}'")
+    endif()
+  endforeach()
+  list(REMOVE_DUPLICATES libs)
+  list(JOIN libs " " libs)
+  list(JOIN requires ", " requires)
+  set(${libs_var} "${libs}" PARENT_SCOPE)
+  set(${requires_var} "${requires}" PARENT_SCOPE)
+endfunction()
+
+function(weft_write_pkg_config out private_libs)
+  set(pcdir "${CMAKE_INSTALL_LIBDIR}/pkgconfig")
+  if(IS_ABSOLUTE "${pcdir}")
+    set(WEFT_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+  else()
+    # "lib/pkgconfig" -> "../..", "lib/x86_64-linux-gnu/pkgconfig" -> "../../..".
+    file(RELATIVE_PATH up "/weft-root/${pcdir}" "/weft-root")
+    string(REGEX REPLACE "/$" "" up "${up}")
+    set(WEFT_PC_PREFIX "\${pcfiledir}/${up}")
+  endif()
+  weft__pc_dir_expr(WEFT_PC_LIBDIR "${CMAKE_INSTALL_LIBDIR}")
+  weft__pc_dir_expr(WEFT_PC_INCLUDEDIR "${CMAKE_INSTALL_INCLUDEDIR}")
+  weft__pc_private_libs(WEFT_PC_LIBS_PRIVATE requires ${private_libs})
+  set(WEFT_PC_REQUIRES_LINE "")
+  if(requires)
+    set(WEFT_PC_REQUIRES_LINE "Requires.private: ${requires}")
+  endif()
+  configure_file(${PROJECT_SOURCE_DIR}/cmake/weft.pc.in ${out} @ONLY)
+endfunction()
