@@ -49,9 +49,9 @@ libdir_of() {
     dirname "$(dirname "$pc")"
 }
 
-# pkg-config restricted to one installed tree.
+# pkg-config, finding weft.pc in the installed tree $1 before any other.
 pc() {
-    PKG_CONFIG_PATH="$(libdir_of "$1")/pkgconfig" PKG_CONFIG_LIBDIR="" pkg-config "${@:2}"
+    PKG_CONFIG_PATH="$(libdir_of "$1")/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}" pkg-config "${@:2}"
 }
 
 # Every extra warning the compiler in $1 offers for headers.

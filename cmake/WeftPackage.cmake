@@ -1,3 +1,8 @@
+# Package files for an installed weft: weft.pc for pkg-config and
+# weftConfig.cmake for find_package(weft). Both are derived from the list of
+# what libweft links (WEFT_PRIVATE_LIBS), so a new dependency needs no edit
+# here as long as it is one of the forms below.
+#
 # weft_write_pkg_config(OUT PRIVATE_LIBS)
 #
 # Writes weft.pc from cmake/weft.pc.in. The file is relocatable: `prefix` is
@@ -66,4 +71,30 @@ function(weft_write_pkg_config out private_libs)
     set(WEFT_PC_REQUIRES_LINE "Requires.private: ${requires}")
   endif()
   configure_file(${PROJECT_SOURCE_DIR}/cmake/weft.pc.in ${out} @ONLY)
+endfunction()
+
+# weft_write_package_config(OUT PRIVATE_LIBS)
+#
+# Writes weftConfig.cmake from cmake/weftConfig.cmake.in. The exported
+# targets name what libweft links; the config file re-creates those
+# imported targets before loading the exports:
+#   Threads::Threads  -> find_dependency(Threads)
+#   PkgConfig::NAME   -> pkg_check_modules(NAME REQUIRED IMPORTED_TARGET module)
+function(weft_write_package_config out private_libs)
+  set(deps "")
+  foreach(lib ${private_libs})
+    if(lib STREQUAL "Threads::Threads")
+      string(APPEND deps "find_dependency(Threads)\n")
+    elseif(lib MATCHES "^PkgConfig::(.+)$")
+      set(name ${CMAKE_MATCH_1})
+      if(NOT deps MATCHES "find_dependency\\(PkgConfig\\)")
+        string(APPEND deps "find_dependency(PkgConfig)\n")
+      endif()
+      string(APPEND deps
+        "pkg_check_modules(${name} REQUIRED QUIET IMPORTED_TARGET ${${name}_MODULE_NAME})\n")
+    endif()
+  endforeach()
+  set(WEFT_CONFIG_DEPENDENCIES "${deps}")
+  configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/weftConfig.cmake.in ${out}
+    INSTALL_DESTINATION ${WEFT_CMAKE_DIR})
 endfunction()
