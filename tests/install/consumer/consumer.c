@@ -44,8 +44,8 @@ static int await_value(void)
 int main(void)
 {
     if (strcmp(weft_version(), WEFT_VERSION_STRING) != 0) {
-        fprintf(stderr, "consumer: headers are %s but the library is %s\n",
-                WEFT_VERSION_STRING, weft_version());
+        fprintf(stderr, "consumer: headers are %s but the library is %s\n", WEFT_VERSION_STRING,
+                weft_version());
         return 1;
     }
     pthread_t t;
