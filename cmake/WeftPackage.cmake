@@ -15,6 +15,10 @@
 # entry becomes a Libs.private flag, needed only for static linking:
 #   Threads::Threads      -> -pthread
 #   PkgConfig::NAME       -> Requires.private: the module NAME was found from
+#   all the libraries of one pkg_check_modules() result (the entries of
+#   ${LIBDW_LIBRARIES})   -> Requires.private: that module, so that
+#                            `pkg-config --static` also brings its own
+#                            dependencies (libdw needs zlib, liblzma, ...)
 #   m, dl, rt, -lfoo, ... -> -lm, -ldl, ...
 
 function(weft__pc_dir_expr var dir)
@@ -25,9 +29,37 @@ function(weft__pc_dir_expr var dir)
   endif()
 endfunction()
 
+# The pkg-config modules whose whole library list (<PREFIX>_LIBRARIES of a
+# pkg_check_modules() call) appears in `libs`, and those libraries.
+function(weft__pc_modules_in mods_var covered_var libs)
+  set(mods "")
+  set(covered "")
+  get_cmake_property(cached CACHE_VARIABLES)
+  foreach(v ${cached})
+    # Two steps: the arguments of one if() are expanded before MATCHES sets
+    # CMAKE_MATCH_1.
+    if(NOT v MATCHES "^(.+)_MODULE_NAME$")
+      continue()
+    endif()
+    set(mlibs "${${CMAKE_MATCH_1}_LIBRARIES}")
+    set(all TRUE)
+    foreach(l ${mlibs})
+      if(NOT l IN_LIST libs)
+        set(all FALSE)
+      endif()
+    endforeach()
+    if(mlibs AND all)
+      list(APPEND mods "${${v}}")
+      list(APPEND covered ${mlibs})
+    endif()
+  endforeach()
+  set(${mods_var} "${mods}" PARENT_SCOPE)
+  set(${covered_var} "${covered}" PARENT_SCOPE)
+endfunction()
+
 function(weft__pc_private_libs libs_var requires_var)
   set(libs "")
-  set(requires "")
+  weft__pc_modules_in(requires covered "${ARGN}")
   foreach(lib ${ARGN})
     if(lib STREQUAL "Threads::Threads")
       list(APPEND libs "-pthread")
@@ -40,13 +72,16 @@ function(weft__pc_private_libs libs_var requires_var)
       list(APPEND requires ${mods})
     elseif(lib MATCHES "^-")
       list(APPEND libs "${lib}")
-    elseif(lib MATCHES "^[A-Za-z0-9_+.-]+$" AND NOT lib MATCHES "::")
+    elseif(lib IN_LIST covered)
+      # Brought in by its module's Requires.private.
+    elseif(lib MATCHES "^[A-Za-z0-9_+.-]+$")
       list(APPEND libs "-l${lib}")
     else()
       message(FATAL_ERROR "weft.pc: no pkg-config spelling for link item '${lib}'")
     endif()
   endforeach()
   list(REMOVE_DUPLICATES libs)
+  list(REMOVE_DUPLICATES requires)
   list(JOIN libs " " libs)
   list(JOIN requires ", " requires)
   set(${libs_var} "${libs}" PARENT_SCOPE)
