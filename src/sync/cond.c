@@ -40,7 +40,6 @@ int weft_cond_destroy(weft_cond_t *c)
 }
 
 static int weft__cond_wait(weft_cond_t *c, weft_mutex_t *m, const weft__deadline_t *d)
-    WEFT_REQUIRES(m)
 {
     if (!weft_mutex_held(m))
         return -EPERM;

@@ -173,7 +173,7 @@ static WEFT__COLD int weft__mutex_lock_instr(weft_mutex_t *m, uint32_t tid,
     return r;
 }
 
-WEFT__NOIPA void weft_mutex_lock(weft_mutex_t *m) WEFT_NO_THREAD_SAFETY_ANALYSIS
+WEFT__NOIPA void weft_mutex_lock(weft_mutex_t *m)
 {
     if (weft__unlikely(m == NULL))
         weft__fatal("weft_mutex_lock: NULL mutex");
@@ -217,7 +217,7 @@ WEFT__NOIPA int weft_mutex_timedlock(weft_mutex_t *m, int64_t timeout_ns)
     return weft__mutex_lock_slow(m, tid, &d);
 }
 
-WEFT__NOIPA int weft_mutex_unlock(weft_mutex_t *m) WEFT_NO_THREAD_SAFETY_ANALYSIS
+WEFT__NOIPA int weft_mutex_unlock(weft_mutex_t *m)
 {
     if (m == NULL)
         return -EINVAL;
@@ -283,7 +283,7 @@ static weft_mutex_t *weft__next_below(weft_mutex_t *const ms[], size_t n, uintpt
  * Selection without sorting needs no memory (n is small in practice), and
  * skips repeated entries for free.
  */
-void weft_mutex_lock_all(weft_mutex_t *const ms[], size_t n) WEFT_NO_THREAD_SAFETY_ANALYSIS
+void weft_mutex_lock_all(weft_mutex_t *const ms[], size_t n)
 {
     if (ms == NULL)
         return;
@@ -292,7 +292,7 @@ void weft_mutex_lock_all(weft_mutex_t *const ms[], size_t n) WEFT_NO_THREAD_SAFE
         weft_mutex_lock(m);
 }
 
-void weft_mutex_unlock_all(weft_mutex_t *const ms[], size_t n) WEFT_NO_THREAD_SAFETY_ANALYSIS
+void weft_mutex_unlock_all(weft_mutex_t *const ms[], size_t n)
 {
     if (ms == NULL)
         return;
