@@ -16,8 +16,8 @@
 #
 # Exit status: 0 pass, 1 fail, 77 skipped (reason printed).
 set -euo pipefail
-# (With pipefail, `cmd | grep -q` can fail when grep exits early and cmd dies
-# of SIGPIPE; pipes here end in `grep ... >/dev/null` instead.)
+# With pipefail, `cmd | grep -q` (or `| head`) can fail when the reader exits
+# early and cmd dies of SIGPIPE; pipes here read their whole input instead.
 
 : "${WEFT_BUILD:?}" "${WEFT_SOURCE:?}" "${WEFT_WORK:?}" "${CC:?}"
 WEFT_SAN_FLAGS=${WEFT_SAN_FLAGS-}
@@ -46,7 +46,7 @@ case_dir() {
 # The installed library directory: where weft.pc sits, one level up.
 libdir_of() {
     local pc
-    pc=$(find "$1" -name weft.pc -path '*/pkgconfig/*' | head -n 1)
+    pc=$(find "$1" -name weft.pc -path '*/pkgconfig/*' -print -quit)
     [ -n "$pc" ] || fail "no weft.pc under $1"
     dirname "$(dirname "$pc")"
 }
@@ -58,7 +58,7 @@ pc() {
 
 # Every extra warning the compiler in $1 offers for headers.
 extra_warnings() {
-    case "$("$1" --version 2>/dev/null | head -n 1)" in
+    case "$("$1" --version 2>/dev/null)" in
     *clang*) echo "-Wthread-safety" ;;
     esac
 }
@@ -77,7 +77,7 @@ assert_loads() {
     local prog=$1 want=$2 log got
     log=$(dirname "$prog")/ld-debug.log
     LD_DEBUG=libs "$prog" >/dev/null 2>"$log" || fail "$prog failed under LD_DEBUG"
-    got=$(sed -n 's/^ *[0-9]*:[[:space:]]*calling init: \(.*libweft\.so\.0\)$/\1/p' "$log" | head -n 1)
+    got=$(sed -n 's/^ *[0-9]*:[[:space:]]*calling init: \(.*libweft\.so\.0\)$/\1/p' "$log")
     [ -n "$got" ] || fail "$prog did not load libweft.so.0 (see $log)"
     [ "$(realpath "$got")" = "$(realpath "$want")" ] ||
         fail "$prog loaded $got, expected $want"
