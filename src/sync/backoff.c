@@ -19,6 +19,12 @@
 #include <stdint.h>
 
 #include "internal/base.h"
+#include "internal/check.h"
+#include "internal/instrument.h"
+
+/* Consecutive failed pauses (no weft_backoff_reset) that the check layer
+ * reports as a possible livelock. */
+#define WEFT__BACKOFF_LIVELOCK 10000u
 #include "weft/sync.h"
 
 #define WEFT__BACKOFF_MIN 4u
@@ -100,6 +106,11 @@ void weft_backoff_pause(weft_backoff_t *b)
     if (b->_failures < UINT32_MAX)
         b->_failures++;
     b->_total++;
+    /* Livelock watch: a retry loop that keeps failing is reported once. */
+    if (weft__unlikely(b->_failures >= WEFT__BACKOFF_LIVELOCK) && WEFT__INSTRUMENTED() &&
+        (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK))
+        weft__check_retry_failed(b, "weft_backoff retry loop", b->_failures,
+                                 __builtin_return_address(0));
     b->_bound = b->_bound > b->_max / 2 ? b->_max : b->_bound * 2;
 }
 

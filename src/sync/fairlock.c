@@ -58,6 +58,7 @@
 #include <stdint.h>
 
 #include "internal/base.h"
+#include "internal/check.h"
 #include "internal/instrument.h"
 #include "weft/sync.h"
 
@@ -367,13 +368,30 @@ static WEFT__COLD void weft__fair_self_deadlock(const weft_fairlock_t *l)
                 weft__fair_name(l), (const void *)l);
 }
 
-/* Locking with annotations for TSan/Helgrind (and the check layer). */
-static WEFT__COLD int weft__fair_lock_instr(weft_fairlock_t *l, uint32_t tid,
-                                            const weft__deadline_t *d, unsigned flags)
+static bool weft__fair_checking(void)
 {
+    return (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
+}
+
+/* Locking with annotations for TSan/Helgrind and the check layer (order
+ * edges, held locks, ownership; a timed lock can block, so it is not a
+ * try-lock for the check layer). */
+static WEFT__COLD int weft__fair_lock_instr(weft_fairlock_t *l, uint32_t tid,
+                                            const weft__deadline_t *d, unsigned flags, void *site)
+{
+    weft__ck_lock_t cl = {l, l->_name, WEFT__LK_FAIRLOCK};
+    bool ck = weft__fair_checking();
+    if (ck && weft__fair_owner(__atomic_load_n(&l->_state, __ATOMIC_RELAXED)) == tid) {
+        weft__check_self_deadlock(&cl, site);
+        return -EDEADLK;
+    }
+    if (ck)
+        weft__check_acquire_pre(&cl, 0, site);
     weft__ann_pre_lock(l, l, offsetof(weft_fairlock_t, _name), flags);
     int r = weft__fair_trylock_fast(l, tid) ? 0 : weft__fair_lock_slow(l, tid, d);
     weft__ann_post_lock(l, r == 0 ? flags : flags | WEFT__ANN_FAILED);
+    if (ck)
+        weft__check_acquire_post(&cl, 0, r == 0, site);
     return r;
 }
 
@@ -384,13 +402,16 @@ WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS void weft_fairlock_lock(weft_fairlock
     uint32_t tid = weft__tid();
     int r;
     if (WEFT__INSTRUMENTED())
-        r = weft__fair_lock_instr(l, tid, NULL, 0);
+        r = weft__fair_lock_instr(l, tid, NULL, 0, __builtin_return_address(0));
     else if (weft__likely(weft__fair_trylock_fast(l, tid)))
         return;
     else
         r = weft__fair_lock_slow(l, tid, NULL);
-    if (weft__unlikely(r != 0))
+    if (weft__unlikely(r != 0)) {
+        if (weft__fair_checking())
+            weft__check_stop_hang(); /* reported; under weft check: exit 66 */
         weft__fair_self_deadlock(l);
+    }
 }
 
 WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_fairlock_trylock(weft_fairlock_t *l)
@@ -402,6 +423,10 @@ WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_fairlock_trylock(weft_fairlo
         weft__ann_pre_lock(l, l, offsetof(weft_fairlock_t, _name), WEFT__ANN_TRY);
         bool ok = weft__fair_trylock_fast(l, tid);
         weft__ann_post_lock(l, ok ? WEFT__ANN_TRY : WEFT__ANN_TRY | WEFT__ANN_FAILED);
+        if (ok && weft__fair_checking()) {
+            weft__ck_lock_t cl = {l, l->_name, WEFT__LK_FAIRLOCK};
+            weft__check_acquired(&cl, WEFT__CK_TRY, __builtin_return_address(0));
+        }
         return ok ? 0 : -EBUSY;
     }
     return weft__fair_trylock_fast(l, tid) ? 0 : -EBUSY;
@@ -418,7 +443,7 @@ WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_fairlock_timedlock(weft_fair
         return 0;
     (void)weft__deadline_init(&d, timeout_ns);
     if (WEFT__INSTRUMENTED())
-        return weft__fair_lock_instr(l, tid, &d, WEFT__ANN_TRY);
+        return weft__fair_lock_instr(l, tid, &d, WEFT__ANN_TRY, __builtin_return_address(0));
     return weft__fair_lock_slow(l, tid, &d);
 }
 
@@ -460,6 +485,10 @@ WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_fairlock_unlock(weft_fairloc
     uint32_t tid = weft__tid();
     bool instr = WEFT__INSTRUMENTED();
     if (instr) {
+        if (weft__fair_checking()) {
+            weft__ck_lock_t cl = {l, l->_name, WEFT__LK_FAIRLOCK};
+            (void)weft__check_release(&cl, 0, __builtin_return_address(0));
+        }
         if (weft__fair_owner(__atomic_load_n(&l->_state, __ATOMIC_RELAXED)) != tid)
             return -EPERM;
         weft__ann_pre_unlock(l, 0);
