@@ -294,6 +294,9 @@ void weft__check_acquire_pre(const weft__ck_lock_t *l, unsigned flags, void *sit
             weft__ck_add_edges(t, n, flags, site);
         t->waiting_gen = n->gen;
         t->deadlock_seen = 0;
+        /* seq_cst: a holder that does not see us waiting does not count its
+         * acquisition, which only delays a starvation report. */
+        __atomic_fetch_add(&n->nwaiting, 1, __ATOMIC_SEQ_CST);
         t->wait_acq0 = __atomic_load_n(&n->acquisitions, __ATOMIC_RELAXED);
         /* Release: pairs with the acquire loads in the wait-for walk
          * (weft__ck_waitfor_cycle) of other threads. */
@@ -353,9 +356,10 @@ void weft__check_acquired(const weft__ck_lock_t *l, unsigned flags, void *site)
     } else {
         weft__ck_push(t, n, flags, site);
     }
-    /* Only exclusive holders count, and the lock serialises them, so a
-     * load and a store suffice (no read-modify-write). */
-    if (n != NULL && !(flags & WEFT__CK_READ))
+    /* Counted only while someone waits (a starvation report needs it then),
+     * so uncontended acquisitions write nothing shared. Only exclusive
+     * holders count, and the lock serialises them: load and store suffice. */
+    if (n != NULL && !(flags & WEFT__CK_READ) && __atomic_load_n(&n->nwaiting, __ATOMIC_RELAXED))
         __atomic_store_n(&n->acquisitions, __atomic_load_n(&n->acquisitions, __ATOMIC_RELAXED) + 1,
                          __ATOMIC_RELAXED);
 }
@@ -366,8 +370,11 @@ void weft__check_acquire_post(const weft__ck_lock_t *l, unsigned flags, bool acq
     weft__ckthread_t *t = weft__ck_self();
     if (t == NULL || t->busy)
         return;
-    if (__atomic_load_n(&t->waiting_on, __ATOMIC_RELAXED) != NULL)
+    weft__cknode_t *w = __atomic_load_n(&t->waiting_on, __ATOMIC_RELAXED);
+    if (w != NULL) {
         __atomic_store_n(&t->waiting_on, NULL, __ATOMIC_RELEASE);
+        __atomic_fetch_sub(&w->nwaiting, 1, __ATOMIC_RELAXED);
+    }
     if (!acquired)
         return;
     t->busy = true;
@@ -378,9 +385,8 @@ void weft__check_acquire_post(const weft__ck_lock_t *l, unsigned flags, bool acq
     t->pending_addr = NULL;
     if (n != NULL) {
         weft__ck_push(t, n, flags, site);
-        /* Only exclusive holders count, and the lock serialises them, so a
-         * load and a store suffice (no read-modify-write on a shared line). */
-        if (!(flags & WEFT__CK_READ))
+        /* As in weft__check_acquired: counted only while someone waits. */
+        if (!(flags & WEFT__CK_READ) && __atomic_load_n(&n->nwaiting, __ATOMIC_RELAXED))
             __atomic_store_n(&n->acquisitions,
                              __atomic_load_n(&n->acquisitions, __ATOMIC_RELAXED) + 1,
                              __ATOMIC_RELAXED);

@@ -60,8 +60,10 @@ typedef struct weft__cknode {
     /* semaphores: the permit ledger; protected by weft__ck.lock */
     struct weft__ckpermit *permits;
     bool sem_resource;             /* a permit was released by its taker */
-    uint64_t acquisitions;         /* atomic, relaxed; written only by exclusive holders
-                                      (the lock serialises them), read by waiters */
+    uint64_t acquisitions;         /* atomic, relaxed; counted only while some thread
+                                      waits (nwaiting), by exclusive holders (the lock
+                                      serialises them); read by the waiters */
+    uint32_t nwaiting;             /* atomic: threads in a checked blocking wait */
 } weft__cknode_t;
 
 typedef struct weft__ckpermit {
