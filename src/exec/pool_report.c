@@ -7,14 +7,16 @@
  * with the task it runs and the task it waits on, each with its function
  * and submit site, a two-column scenario that hangs, and the fix. The whole
  * report is formatted into one buffer and written with one write(2), so
- * reports from several threads do not interleave. When the check layer
- * arrives it takes this function over (its report sink and symboliser).
+ * reports from several threads do not interleave. Function names and
+ * source lines come from the base layer's symboliser (DWARF, then the
+ * dynamic symbol table). The check layer's report sink (reporter
+ * callbacks, `weft check`'s exit status) can take this function over.
  */
-#include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <unistd.h>
 
+#include "internal/backtrace.h"
 #include "internal/exec.h"
 
 #define WEFT__REPORT_MAX 8192
@@ -36,47 +38,41 @@ __attribute__((format(printf, 2, 3))) static void weft__outf(weft__out_t *o, con
         o->len += (size_t)n < sizeof o->buf - o->len ? (size_t)n : sizeof o->buf - o->len - 1;
 }
 
-/* A code address as "name+0xoff" (exported symbols) or "0xaddr (module)". */
-static void weft__outaddr(weft__out_t *o, uintptr_t addr)
-{
-    Dl_info info;
-    if (addr != 0 && dladdr((void *)addr, &info) != 0) {
-        if (info.dli_sname != NULL && info.dli_saddr != NULL) {
-            weft__outf(o, "%s+0x%lx", info.dli_sname,
-                       (unsigned long)(addr - (uintptr_t)info.dli_saddr));
-            return;
-        }
-        if (info.dli_fname != NULL) {
-            weft__outf(o, "%#lx (%s+0x%lx)", (unsigned long)addr, info.dli_fname,
-                       (unsigned long)(addr - (uintptr_t)info.dli_fbase));
-            return;
-        }
-    }
-    weft__outf(o, "%#lx", (unsigned long)addr);
-}
-
-/* A task function: its symbol name when it has one, else its address. */
+/* A task function: its name (from debug information or the dynamic
+ * symbol table, via the base layer's symboliser), else its address. */
 static void weft__outfn(weft__out_t *o, weft_task_fn fn)
 {
-    Dl_info info;
-    uintptr_t a = (uintptr_t)fn;
-    if (fn != NULL && dladdr((void *)a, &info) != 0 && info.dli_sname != NULL &&
-        (uintptr_t)info.dli_saddr == a)
-        weft__outf(o, "%s()", info.dli_sname);
+    weft__frame_t f;
+    if (fn != NULL)
+        weft__symbolize((void *)(uintptr_t)fn, 0, &f);
+    if (fn != NULL && f.function[0] != '\0')
+        weft__outf(o, "%s()", f.function);
     else
-        weft__outf(o, "task %#lx", (unsigned long)a);
+        weft__outf(o, "task %#lx", (unsigned long)(uintptr_t)fn);
 }
 
+/* A submit site: "file:line in function()" from WEFT_POOL_SUBMIT, or the
+ * symbolised return address of weft_pool_submit in the same shape when
+ * debug information has the line, else "function (module+offset)". */
 static void weft__outsite(weft__out_t *o, uintptr_t site)
 {
     if (site & WEFT__SITE_TAG) {
         const weft_src_site_t *s = (const weft_src_site_t *)(site & ~WEFT__SITE_TAG);
         weft__outf(o, "%s:%d in %s()", s->file, s->line, s->func);
-    } else if (site != 0) {
-        weft__outf(o, "return address ");
-        weft__outaddr(o, site);
-    } else {
+        return;
+    }
+    if (site == 0) {
         weft__outf(o, "(unknown)");
+        return;
+    }
+    weft__frame_t f;
+    weft__symbolize((void *)site, 1, &f);
+    if (f.file[0] != '\0') {
+        weft__outf(o, "%s:%d in %s()", f.file, f.line, f.function[0] ? f.function : "??");
+    } else {
+        char buf[256];
+        weft__frame_format(&f, buf, sizeof buf);
+        weft__outf(o, "%s", buf);
     }
 }
 
@@ -167,6 +163,7 @@ void weft__pool_deadlock_report(weft_pool_t *pool, const weft__worker_t *waiter,
     weft__out_t out; /* 8 KiB of stack: reports come from worker threads */
     weft__out_t *o = &out;
     o->len = 0;
+    weft__symbolize_begin();
     weft__out_header(o, pool, waiter, f, cycle);
     for (unsigned i = 0; i < pool->nthreads; i++)
         weft__out_worker(o, &pool->workers[i]);
@@ -186,6 +183,7 @@ void weft__pool_deadlock_report(weft_pool_t *pool, const weft__worker_t *waiter,
         weft__outf(o, "Fix: submit the awaited tasks to another pool (a bulkhead), or create "
                       "the pool\nwith wait_runs_inline so a waiting worker runs them "
                       "itself.\n");
+    weft__symbolize_end();
     ssize_t w = write(STDERR_FILENO, o->buf, o->len);
     (void)w;
 }

@@ -574,6 +574,8 @@ static void test_deadlock_report(void **state)
     assert_non_null(strstr(buf, "in outer_task()"));
     assert_non_null(strstr(buf, "in run_nested()"));
     assert_non_null(strstr(buf, "[queued]"));
+    assert_non_null(strstr(buf, "waits on child_task()")); /* named by the symboliser */
+    assert_non_null(strstr(buf, "runs outer_task()"));
     assert_non_null(strstr(buf, "*** DEADLOCK ***"));
 }
 
