@@ -29,6 +29,7 @@
 #include <stdlib.h>
 
 #include "internal/exec.h"
+#include "internal/instrument.h"
 
 #define WEFT__WAIT_SPIN_NS 20000u /* how long a waiter spins before sleeping */
 
@@ -174,7 +175,9 @@ static int weft__wait_register(weft__worker_t *w, weft_future_t *f)
     bool cycle = weft__wait_cycle(pool, w->index);
     if (cycle || weft__pool_deadlocked(pool)) {
         __atomic_fetch_add(&pool->deadlocks, 1, __ATOMIC_RELAXED);
-        if (pool->report)
+        /* WEFT_CHECK at creation, or the check layer switched on since. */
+        if (pool->report ||
+            (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0)
             weft__pool_deadlock_report(pool, w, f, cycle);
         w->waiting_on = NULL;
         r = -EDEADLK;
