@@ -59,10 +59,8 @@ typedef struct weft_queue {
     char _pad1[WEFT__LF_PAD];
     size_t _deq; /* private, atomic: next position to drain */
     char _pad2[WEFT__LF_PAD];
-    uint32_t _push_waiters; /* private, atomic: pushers parked or parking */
-    uint32_t _pop_waiters;  /* private, atomic: poppers parked or parking */
-    uint32_t _popped;       /* private, futex word: bumped to wake pushers */
-    uint32_t _pushed;       /* private, futex word: bumped to wake poppers */
+    uint32_t _not_full;  /* private, futex word: epoch << 1 | pushers asleep */
+    uint32_t _not_empty; /* private, futex word: epoch << 1 | poppers asleep */
     char _pad3[WEFT__LF_PAD];
 } weft_queue_t;
 

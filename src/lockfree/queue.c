@@ -18,24 +18,27 @@
  * Not lock-free in the strict sense: a thread preempted between its CAS
  * and its seq store holds up its cell (never the others) until it runs.
  *
- * Blocking. weft_queue_push() spins briefly, then parks on the futex word
- * _popped, announced in _push_waiters; every pop that sees a waiter bumps
- * _popped and wakes one. Pop waits on _pushed / _pop_waiters the same way.
- * The parking side sleeps only if, after announcing itself, the positions
- * (seq_cst loads of _enq and _deq) still say full (or empty):
+ * Blocking. Each direction has an eventcount: a futex word holding an
+ * epoch and a "sleepers" bit (_not_full for pushers, _not_empty for
+ * poppers). weft_queue_push() spins briefly; then it sets the bit, re-checks
+ * the positions and sleeps on the word only if they still say full. Every
+ * successful pop loads _not_full; if the bit is set it replaces the word by
+ * the next epoch with the bit clear and wakes all sleepers, who re-check
+ * (and set the bit again if they must sleep again). So a pop pays a system
+ * call only for the first pop after someone went to sleep, not for every
+ * pop while a sleeper is waking up. Pop waits on _not_empty the same way.
  *
- *   [W] _push_waiters++ (seq_cst)      [W] _deq CAS        (seq_cst)
- *   [R] _enq, _deq      (seq_cst)      [R] _push_waiters   (seq_cst)
+ *   [W] word |= SLEEPERS (seq_cst)      [W] _deq CAS        (seq_cst)
+ *   [R] _enq, _deq       (seq_cst)      [R] word            (seq_cst)
  *
- * Store-buffering, all seq_cst: either the waiter sees the new _deq and
- * does not sleep, or the popper sees the waiter and wakes it. The futex
- * word closes the remaining window: the waiter reads _popped before its
- * position check and sleeps only while _popped is unchanged, and the popper
- * bumps _popped before futex_wake. So there is no missed wake-up.
+ * Store-buffering, all seq_cst: either the sleeper sees the new _deq and
+ * does not sleep, or the popper sees the bit and wakes it. The futex closes
+ * the last window: the sleeper waits for the exact word it set; if the
+ * popper changed it in between, futex_wait returns at once. No missed
+ * wake-up.
  *
- * A woken waiter always tries again before giving up on its deadline, so a
- * wake-up is never swallowed while an item (or a free cell) it signals is
- * left behind.
+ * A woken thread always tries its operation again before it looks at its
+ * deadline, so a wake-up is never lost to a timeout.
  */
 #include <limits.h>
 #include <sched.h>
@@ -70,10 +73,8 @@ int weft_queue_init(weft_queue_t *q, size_t capacity)
     q->_mask = cap - 1;
     q->_enq = 0;
     q->_deq = 0;
-    q->_push_waiters = 0;
-    q->_pop_waiters = 0;
-    q->_popped = 0;
-    q->_pushed = 0;
+    q->_not_full = 0;
+    q->_not_empty = 0;
     return 0;
 }
 
@@ -85,14 +86,19 @@ void weft_queue_destroy(weft_queue_t *q)
     q->_cells = NULL;
 }
 
-/* Bumps the futex word and wakes one sleeper, if anyone announced itself.
+#define WEFT__QSLEEPERS 1u
+
+/* After a successful operation: wake the other side if anyone sleeps.
  * Seq_cst load: the right-hand column of the diagram in DESIGN. */
-static inline void weft__queue_signal(uint32_t *waiters, uint32_t *word)
+static inline void weft__queue_signal(uint32_t *word)
 {
-    if (weft__likely(__atomic_load_n(waiters, __ATOMIC_SEQ_CST) == 0))
+    uint32_t w = __atomic_load_n(word, __ATOMIC_SEQ_CST);
+    if (weft__likely(!(w & WEFT__QSLEEPERS)))
         return;
-    __atomic_fetch_add(word, 1, __ATOMIC_SEQ_CST);
-    weft__futex_wake(word, 1);
+    /* Next epoch, bit clear. Relaxed on failure: someone else woke them. */
+    if (__atomic_compare_exchange_n(word, &w, (w + 2) & ~WEFT__QSLEEPERS, false,
+                                    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+        weft__futex_wake(word, INT_MAX);
 }
 
 static int weft__queue_trypush(weft_queue_t *q, void *item)
@@ -160,7 +166,7 @@ int weft_queue_trypush(weft_queue_t *q, void *item)
         return -EINVAL;
     int r = weft__queue_trypush(q, item);
     if (r == 0)
-        weft__queue_signal(&q->_pop_waiters, &q->_pushed);
+        weft__queue_signal(&q->_not_empty);
     return r;
 }
 
@@ -170,7 +176,7 @@ int weft_queue_trypop(weft_queue_t *q, void **item)
         return -EINVAL;
     int r = weft__queue_trypop(q, item);
     if (r == 0)
-        weft__queue_signal(&q->_push_waiters, &q->_popped);
+        weft__queue_signal(&q->_not_full);
     return r;
 }
 
@@ -178,8 +184,7 @@ int weft_queue_trypop(weft_queue_t *q, void **item)
 struct weft__qdir {
     int (*attempt)(weft_queue_t *q, void *arg);
     bool (*must_wait)(const weft_queue_t *q); /* seq_cst position check */
-    uint32_t *waiters;
-    uint32_t *word;
+    uint32_t *word;                           /* the eventcount to sleep on */
 };
 
 static int weft__queue_attempt_push(weft_queue_t *q, void *arg)
@@ -209,21 +214,17 @@ static bool weft__queue_empty(const weft_queue_t *q)
     return e == d;
 }
 
-/* Announce, re-check, sleep. Returns 0 after a wake-up (or a change seen
- * before sleeping), -ETIMEDOUT when the deadline passed. */
+/* Set the sleepers bit, re-check, sleep. Returns 0 after a wake-up (or a
+ * change seen before sleeping), -ETIMEDOUT when the deadline passed. */
 static int weft__queue_park(weft_queue_t *q, const struct weft__qdir *dir,
                             const weft__deadline_t *d)
 {
-    int r = 0;
-    __atomic_fetch_add(dir->waiters, 1, __ATOMIC_SEQ_CST);
-    uint32_t seen = __atomic_load_n(dir->word, __ATOMIC_SEQ_CST);
-    if (dir->must_wait(q))
-        r = weft__futex_wait(dir->word, seen, d);
-    else
+    uint32_t w = __atomic_fetch_or(dir->word, WEFT__QSLEEPERS, __ATOMIC_SEQ_CST);
+    if (!dir->must_wait(q)) {
         sched_yield(); /* a cell is in flight: let its owner finish */
-    /* Relaxed: a stale count only costs a signaller one futex_wake. */
-    __atomic_fetch_sub(dir->waiters, 1, __ATOMIC_RELAXED);
-    return r == -ETIMEDOUT ? -ETIMEDOUT : 0;
+        return 0;
+    }
+    return weft__futex_wait(dir->word, w | WEFT__QSLEEPERS, d) == -ETIMEDOUT ? -ETIMEDOUT : 0;
 }
 
 static int weft__queue_wait(weft_queue_t *q, const struct weft__qdir *dir, void *arg,
@@ -251,8 +252,7 @@ int weft_queue_push(weft_queue_t *q, void *item, int64_t timeout_ns)
 {
     if (q == NULL || !weft__timeout_valid(timeout_ns))
         return -EINVAL;
-    struct weft__qdir dir = {weft__queue_attempt_push, weft__queue_full, &q->_push_waiters,
-                             &q->_popped};
+    struct weft__qdir dir = {weft__queue_attempt_push, weft__queue_full, &q->_not_full};
     return weft__queue_wait(q, &dir, &item, timeout_ns);
 }
 
@@ -260,8 +260,7 @@ int weft_queue_pop(weft_queue_t *q, void **item, int64_t timeout_ns)
 {
     if (q == NULL || item == NULL || !weft__timeout_valid(timeout_ns))
         return -EINVAL;
-    struct weft__qdir dir = {weft__queue_attempt_pop, weft__queue_empty, &q->_pop_waiters,
-                             &q->_pushed};
+    struct weft__qdir dir = {weft__queue_attempt_pop, weft__queue_empty, &q->_not_empty};
     return weft__queue_wait(q, &dir, item, timeout_ns);
 }
 
