@@ -4,6 +4,7 @@
 #   make run             build, then run the main job: weft lab
 #   make test            build, then run every test (one process per case)
 #   make bench           build, then run every benchmark
+#   make stress          build, then run every stress program with --long
 #   make install         install under PREFIX (default /usr/local)
 #   make test SANITIZE=thread     ThreadSanitizer build and tests
 #   make test SANITIZE=address    AddressSanitizer + UBSan build and tests
@@ -29,7 +30,7 @@ BUILD ?= build$(CC_NAME)$(if $(SANITIZE),-$(SANITIZE))
 GENERATOR := $(if $(shell command -v ninja 2>/dev/null),-G Ninja,)
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all build run test bench install clean distclean deps
+.PHONY: all build run test bench stress install clean distclean deps
 
 all: build
 
@@ -55,6 +56,11 @@ test: build
 
 bench: build
 	@scripts/run-bench $(BUILD)
+
+# Every tests/stress/test_stress_* program, once, with its long settings.
+stress: build
+	@set -e; for t in $(BUILD)/tests/stress_test_stress_*; do \
+	    [ -x "$$t" ] || continue; echo "== $$t --long"; "$$t" --long; done
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
