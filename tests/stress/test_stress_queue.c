@@ -19,7 +19,8 @@
  * that publishes a slot before writing it). Their runs pass only when the
  * harness detects the breakage, proving that it can.
  *
- * --long multiplies iterations for `make stress`.
+ * --long multiplies iterations by 50; given alone (as `make stress` does),
+ * it runs every preset below in turn, each in its own process.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "weft.h"
@@ -273,6 +275,32 @@ static int parse_impl(const char *s)
     exit(2);
 }
 
+/* `--long` alone: every configuration, long, one child process each. */
+static int run_long_presets(void)
+{
+    static const char *const presets[][8] = {
+        {"--impl", "queue", "--threads", "2", NULL},
+        {"--impl", "queue", "--threads", "8", "--capacity", "8", NULL},
+        {"--impl", "queue", "--threads", "3", "--capacity", "2", NULL},
+        {"--impl", "ring", "--capacity", "16", NULL},
+    };
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+        const char *argv[10] = {"test_stress_queue", "--long"};
+        for (int j = 0; presets[i][j] != NULL; j++)
+            argv[j + 2] = presets[i][j];
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            execv("/proc/self/exe", (char *const *)argv);
+            _exit(127);
+        }
+        int st = 0;
+        if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            return 1;
+    }
+    return 0;
+}
+
 static void parse(int argc, char **argv)
 {
     bool have_seed = false, have_iters = false, lng = false;
@@ -354,6 +382,8 @@ static void teardown(void)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--long") == 0)
+        return run_long_presets();
     parse(argc, argv);
     static const char *names[] = {"queue", "ring", "broken-queue", "broken-ring"};
     printf("seed=%" PRIu64 " impl=%s threads=%d iters=%" PRIu64 " capacity=%zu\n", opt.seed,

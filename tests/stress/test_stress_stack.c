@@ -16,7 +16,8 @@
  * recycled through a FIFO pool: the ABA problem corrupts it, and that run
  * passes only when the harness detects the corruption.
  *
- * --long multiplies iterations for `make stress`.
+ * --long multiplies iterations by 50; given alone (as `make stress` does),
+ * it runs 4 threads and then 16 (oversubscribed), each in its own process.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "weft.h"
@@ -218,6 +220,25 @@ static void drain(void)
         FAIL("%" PRIu64 " items lost", lost);
 }
 
+/* `--long` alone: both thread counts, long, one child process each. */
+static int run_long_presets(void)
+{
+    static const char *const threads[] = {"4", "16"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *argv[] = {"test_stress_stack", "--long", "--threads", threads[i], NULL};
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            execv("/proc/self/exe", (char *const *)argv);
+            _exit(127);
+        }
+        int st = 0;
+        if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            return 1;
+    }
+    return 0;
+}
+
 static void parse(int argc, char **argv)
 {
     bool have_seed = false, have_iters = false, lng = false;
@@ -261,6 +282,8 @@ static void parse(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--long") == 0)
+        return run_long_presets();
     parse(argc, argv);
     printf("seed=%" PRIu64 " impl=%s threads=%d iters=%" PRIu64 "\n", opt.seed,
            opt.naive ? "naive" : "stack", opt.threads, opt.iters);
