@@ -310,22 +310,59 @@ static int cmp_double(const void *a, const void *b)
 static int measure(const struct impl *im, int side, uint64_t items, int reps)
 {
     double t[16];
-    bool partial = false, any_partial = false;
+    bool partial = false;
+    int npartial = 0;
     for (int r = 0; r < reps; r++) {
         if ((t[r] = run_once(im, side, side, items, &partial)) == 0) {
             fprintf(stderr, "%s %dp%dc: wrong checksum or setup failure\n", im->name, side,
                     side);
             return 1;
         }
-        any_partial |= partial;
+        npartial += partial;
     }
     qsort(t, (size_t)reps, sizeof t[0], cmp_double);
     double ns = t[reps / 2];
-    printf("  %-24s %dp%dc  %3d threads  %9.1f ns/item  %12.0f items/s%s\n", im->name, side,
-           side, 2 * side, ns, 1e9 / ns,
-           any_partial ? "  (stopped at the time limit)" : "");
+    printf("  %-24s %dp%dc  %3d threads  %9.1f ns/item  %12.0f items/s", im->name, side, side,
+           2 * side, ns, 1e9 / ns);
+    if (npartial > 0)
+        printf("  (%d of %d runs stopped at the %.0f s limit)", npartial, reps, time_limit_s);
+    printf("\n");
     fflush(stdout);
     return 0;
+}
+
+/* One thread, push then pop, never full or empty: the cost of the
+ * operations themselves, without any cache line moving between CPUs. */
+static int measure_uncontended(const struct impl *im, uint64_t n)
+{
+    void *item;
+    if (im->init(g_cap) != 0)
+        return 1;
+    uint64_t t0 = weft__now_ns(), check = 0;
+    for (uintptr_t i = 1; i <= n; i++) {
+        if (im->push((void *)i) != 0 || im->pop(&item) != 0)
+            return 1;
+        check += (uintptr_t)item;
+    }
+    double ns = (double)(weft__now_ns() - t0) / (double)n;
+    im->fini();
+    if (check != n * (n + 1) / 2)
+        return 1;
+    printf("  %-24s 1 thread   push+pop  %9.1f ns/pair\n", im->name, ns);
+    return 0;
+}
+
+static void print_load(const char *when)
+{
+    char buf[128] = "?";
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f != NULL) {
+        if (fgets(buf, sizeof buf, f) == NULL)
+            buf[0] = '\0';
+        fclose(f);
+    }
+    buf[strcspn(buf, "\n")] = '\0';
+    printf("load average %s: %s\n", when, buf);
 }
 
 int main(int argc, char **argv)
@@ -353,6 +390,12 @@ int main(int argc, char **argv)
     printf("bench_queue: %" PRIu64 " items, capacity %zu, median of %d, %u CPUs\n", items,
            g_cap, reps, weft_cpu_count());
     int bad = 0;
+    print_load("before");
+    printf("Uncontended\n");
+    for (size_t i = 0; i < sizeof mpmc_impls / sizeof mpmc_impls[0]; i++)
+        bad |= measure_uncontended(&mpmc_impls[i], items);
+    for (size_t i = 0; i < sizeof spsc_impls / sizeof spsc_impls[0]; i++)
+        bad |= measure_uncontended(&spsc_impls[i], items);
     printf("MPMC\n");
     static const int sides[] = {1, 2, 4, 8};
     for (size_t s = 0; s < sizeof sides / sizeof sides[0]; s++)
@@ -361,5 +404,6 @@ int main(int argc, char **argv)
     printf("SPSC\n");
     for (size_t i = 0; i < sizeof spsc_impls / sizeof spsc_impls[0]; i++)
         bad |= measure(&spsc_impls[i], 1, items * 4, reps);
+    print_load("after");
     return bad;
 }

@@ -252,6 +252,8 @@ int weft_queue_push(weft_queue_t *q, void *item, int64_t timeout_ns)
 {
     if (q == NULL || !weft__timeout_valid(timeout_ns))
         return -EINVAL;
+    if (weft__likely(weft_queue_trypush(q, item) == 0))
+        return 0;
     struct weft__qdir dir = {weft__queue_attempt_push, weft__queue_full, &q->_not_full};
     return weft__queue_wait(q, &dir, &item, timeout_ns);
 }
@@ -260,6 +262,8 @@ int weft_queue_pop(weft_queue_t *q, void **item, int64_t timeout_ns)
 {
     if (q == NULL || item == NULL || !weft__timeout_valid(timeout_ns))
         return -EINVAL;
+    if (weft__likely(weft_queue_trypop(q, item) == 0))
+        return 0;
     struct weft__qdir dir = {weft__queue_attempt_pop, weft__queue_empty, &q->_not_empty};
     return weft__queue_wait(q, &dir, item, timeout_ns);
 }
