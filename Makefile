@@ -57,10 +57,14 @@ test: build
 bench: build
 	@scripts/run-bench $(BUILD)
 
-# Every tests/stress/test_stress_* program, once, with its long settings.
+# Every tests/stress/test_stress_* program, once, with its long settings
+# (--long). A program that does not mention --long anywhere in its binary
+# runs with its default settings, and says so.
 stress: build
 	@set -e; for t in $(BUILD)/tests/stress_test_stress_*; do \
-	    [ -x "$$t" ] || continue; echo "== $$t --long"; "$$t" --long; done
+	    [ -x "$$t" ] || continue; \
+	    if grep -qa -e --long "$$t"; then echo "== $$t --long"; "$$t" --long; \
+	    else echo "== $$t (no --long: default settings)"; "$$t"; fi; done
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
