@@ -314,8 +314,7 @@ static int measure(const struct impl *im, int side, uint64_t items, int reps)
     int npartial = 0;
     for (int r = 0; r < reps; r++) {
         if ((t[r] = run_once(im, side, side, items, &partial)) == 0) {
-            fprintf(stderr, "%s %dp%dc: wrong checksum or setup failure\n", im->name, side,
-                    side);
+            fprintf(stderr, "%s %dp%dc: wrong checksum or setup failure\n", im->name, side, side);
             return 1;
         }
         npartial += partial;
@@ -385,16 +384,15 @@ int main(int argc, char **argv)
         else if (i + 1 < argc && strcmp(argv[i], "--capacity") == 0)
             g_cap = strtoull(argv[++i], NULL, 0);
         else {
-            fprintf(stderr, "usage: %s [--items N] [--reps N] [--capacity N] [--quick]\n",
-                    argv[0]);
+            fprintf(stderr, "usage: %s [--items N] [--reps N] [--capacity N] [--quick]\n", argv[0]);
             return 2;
         }
     }
     if (reps < 1 || reps > 15 || g_cap < 2 || items < 64)
         return 2;
     items -= items % 64; /* divisible by every side count */
-    printf("bench_queue: %" PRIu64 " items, capacity %zu, median of %d, %u CPUs\n", items,
-           g_cap, reps, weft_cpu_count());
+    printf("bench_queue: %" PRIu64 " items, capacity %zu, median of %d, %u CPUs\n", items, g_cap,
+           reps, weft_cpu_count());
     int bad = 0;
     print_load("before");
     printf("Uncontended\n");

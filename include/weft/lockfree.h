@@ -160,9 +160,9 @@ WEFT_API size_t weft_ring_size(const weft_ring_t *r);
 #define WEFT_HP_SLOTS 4
 
 typedef struct weft_hp_node {
-    struct weft_hp_node *_next;                /* private: retired-list link */
+    struct weft_hp_node *_next;              /* private: retired-list link */
     void (*_reclaim)(struct weft_hp_node *); /* private: set by retire */
-    uint32_t _state;                           /* private, atomic: debug state */
+    uint32_t _state;                         /* private, atomic: debug state */
     uint32_t _pad;
 } weft_hp_node_t;
 
@@ -219,7 +219,9 @@ typedef struct weft_stack {
     struct weft__snode *_top; /* private, atomic */
 } weft_stack_t;
 
+/* clang-format off */
 #define WEFT_STACK_INIT {NULL}
+/* clang-format on */
 
 /* 0 or -EINVAL. */
 WEFT_API int weft_stack_init(weft_stack_t *s);
@@ -240,7 +242,9 @@ typedef struct weft_counter {
     char _pad[WEFT__LF_PAD - sizeof(int64_t)];
 } weft_counter_t;
 
+/* clang-format off */
 #define WEFT_COUNTER_INIT {0, {0}}
+/* clang-format on */
 
 /* Retry statistics of CAS loops; many threads may share one (relaxed
  * counters). Read the fields with weft_cas_stats_read(). */
@@ -249,7 +253,9 @@ typedef struct weft_cas_stats {
     uint64_t _retries;   /* private, atomic: failed compare-and-swaps */
 } weft_cas_stats_t;
 
+/* clang-format off */
 #define WEFT_CAS_STATS_INIT {0, 0}
+/* clang-format on */
 
 /* The counter functions treat a NULL counter as a fatal programming error.
  * All are safe from any thread. Add returns the new value (one fetch-add). */
@@ -274,8 +280,8 @@ WEFT_API int weft_cas_update(uint64_t *word, weft_cas_fn fn, void *arg, uint64_t
                              weft_cas_stats_t *stats);
 /* Reads the statistics (each field a relaxed load) into the out pointers
  * (either may be NULL); then optionally resets them. */
-WEFT_API void weft_cas_stats_read(weft_cas_stats_t *stats, uint64_t *successes,
-                                  uint64_t *retries, bool reset);
+WEFT_API void weft_cas_stats_read(weft_cas_stats_t *stats, uint64_t *successes, uint64_t *retries,
+                                  bool reset);
 
 #ifdef __cplusplus
 }

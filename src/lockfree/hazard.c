@@ -49,14 +49,14 @@
 #define WEFT__HP_STACK_HAZARDS 128u
 
 struct weft__hp_rec {
-    void *slot[WEFT_HP_SLOTS];  /* atomic: written by the owner, read by scans */
-    struct weft__hp_rec *next;  /* immutable once the record is published */
-    uint32_t active;            /* atomic: see the state table above */
-    weft_hp_node_t *retired;    /* owner only: retired, not yet reclaimed */
-    size_t nretired;            /* owner only */
-    weft_hp_node_t *quar_head;  /* owner only: debug quarantine, oldest first */
-    weft_hp_node_t *quar_tail;  /* owner only */
-    size_t nquar;               /* owner only */
+    void *slot[WEFT_HP_SLOTS]; /* atomic: written by the owner, read by scans */
+    struct weft__hp_rec *next; /* immutable once the record is published */
+    uint32_t active;           /* atomic: see the state table above */
+    weft_hp_node_t *retired;   /* owner only: retired, not yet reclaimed */
+    size_t nretired;           /* owner only */
+    weft_hp_node_t *quar_head; /* owner only: debug quarantine, oldest first */
+    weft_hp_node_t *quar_tail; /* owner only */
+    size_t nquar;              /* owner only */
 };
 
 static struct weft__hp_rec *weft__hp_list; /* atomic: push-only */
@@ -78,8 +78,7 @@ static WEFT__COLD void weft__hp_report(const char *what, const void *node)
 {
     /* Relaxed: a statistic. */
     __atomic_fetch_add(&weft__hp_nreports, 1, __ATOMIC_RELAXED);
-    fprintf(stderr, "weft: hazard pointers: %s (node %p, thread %u)\n", what, node,
-            weft__tid());
+    fprintf(stderr, "weft: hazard pointers: %s (node %p, thread %u)\n", what, node, weft__tid());
 }
 
 /* ---- records ----------------------------------------------------------------- */
@@ -251,8 +250,7 @@ static void weft__hp_quarantine(struct weft__hp_rec *rec, weft_hp_node_t *n)
 static void weft__hp_reclaim(struct weft__hp_rec *rec, weft_hp_node_t *n)
 {
     /* Relaxed: the state was last written by this thread (retire). */
-    if (weft__hp_debug() &&
-        __atomic_load_n(&n->_state, __ATOMIC_RELAXED) == WEFT__HP_RETIRED)
+    if (weft__hp_debug() && __atomic_load_n(&n->_state, __ATOMIC_RELAXED) == WEFT__HP_RETIRED)
         weft__hp_quarantine(rec, n);
     else
         n->_reclaim(n);

@@ -96,8 +96,8 @@ static inline void weft__queue_signal(uint32_t *word)
     if (weft__likely(!(w & WEFT__QSLEEPERS)))
         return;
     /* Next epoch, bit clear. Relaxed on failure: someone else woke them. */
-    if (__atomic_compare_exchange_n(word, &w, (w + 2) & ~WEFT__QSLEEPERS, false,
-                                    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+    if (__atomic_compare_exchange_n(word, &w, (w + 2) & ~WEFT__QSLEEPERS, false, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_RELAXED))
         weft__futex_wake(word, INT_MAX);
 }
 

@@ -26,9 +26,9 @@
 #include "weft/lockfree.h"
 
 struct weft__snode {
-    weft_hp_node_t hp;         /* first member: hazard pointer header */
-    struct weft__snode *next;  /* immutable once published */
-    void *item;                /* immutable once published */
+    weft_hp_node_t hp;        /* first member: hazard pointer header */
+    struct weft__snode *next; /* immutable once published */
+    void *item;               /* immutable once published */
 };
 
 static void weft__snode_free(weft_hp_node_t *n)

@@ -187,7 +187,7 @@ static void test_hp_debug_touch_after_reclaim(void **state)
     assert_int_equal(weft_hp_debug_reports(), 0);
     assert_false(weft_hp_check(&n->hp)); /* wrong: touching it */
     assert_int_equal(weft_hp_debug_reports(), 1);
-    shared = n;                          /* wrong: republishing it */
+    shared = n; /* wrong: republishing it */
     (void)weft_hp_protect(0, (void *const *)&shared);
     assert_int_equal(weft_hp_debug_reports(), 2);
     weft_hp_clear(0);
@@ -231,9 +231,9 @@ static void test_hp_debug_silent_on_correct_use(void **state)
 struct aba_ops {
     void (*push)(uintptr_t item);
     int (*pop)(uintptr_t *item);
-    void (*begin)(void);         /* A: read top and next, keep them */
+    void (*begin)(void);            /* A: read top and next, keep them */
     int (*commit)(uintptr_t *item); /* A: CAS top -> next; 0 or -EAGAIN */
-    size_t (*quiesce)(void);     /* B: reclaim what may be reclaimed */
+    size_t (*quiesce)(void);        /* B: reclaim what may be reclaimed */
 };
 
 /* weft's stack, driven through its two pop steps. */

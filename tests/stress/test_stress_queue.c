@@ -66,21 +66,21 @@ static struct {
     size_t head, tail; /* atomic */
 } bq;
 
-static uint64_t **seen;      /* per producer: bitmap of sequence numbers */
-static uint64_t consumed;    /* atomic: items popped, duplicates included */
-static uint64_t produced;    /* atomic: items pushed */
-static int producers_left;   /* atomic */
-static int threads_left;     /* atomic: producers and consumers running */
-static int stop;             /* atomic: set by the watchdog or a failure */
-static int failures;         /* atomic */
+static uint64_t **seen;    /* per producer: bitmap of sequence numbers */
+static uint64_t consumed;  /* atomic: items popped, duplicates included */
+static uint64_t produced;  /* atomic: items pushed */
+static int producers_left; /* atomic */
+static int threads_left;   /* atomic: producers and consumers running */
+static int stop;           /* atomic: set by the watchdog or a failure */
+static int failures;       /* atomic */
 
-#define FAIL(...)                                                                      \
-    do {                                                                               \
-        if (__atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED) < 10) {                 \
-            fprintf(stderr, "FAIL (seed=%" PRIu64 "): ", opt.seed);                    \
-            fprintf(stderr, __VA_ARGS__);                                              \
-            fputc('\n', stderr);                                                       \
-        }                                                                              \
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        if (__atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED) < 10) {                             \
+            fprintf(stderr, "FAIL (seed=%" PRIu64 "): ", opt.seed);                                \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+        }                                                                                          \
     } while (0)
 
 static uint64_t rnd(uint64_t *s)
@@ -200,8 +200,7 @@ static void check_item(uintptr_t item, uint64_t *last)
         return;
     }
     if (s <= last[p])
-        FAIL("producer %" PRIuPTR ": seq %" PRIu64 " after %" PRIu64 " (reordered)", p, s,
-             last[p]);
+        FAIL("producer %" PRIuPTR ": seq %" PRIu64 " after %" PRIu64 " (reordered)", p, s, last[p]);
     last[p] = s;
     uint64_t bit = 1ull << (s % 64);
     if (__atomic_fetch_or(&seen[p][s / 64], bit, __ATOMIC_RELAXED) & bit)
@@ -245,8 +244,7 @@ static void watch(void)
         if (still_ms == opt.stall_ms) {
             FAIL("stalled: %" PRIu64 " pushed, %" PRIu64 " popped, of %" PRIu64,
                  __atomic_load_n(&produced, __ATOMIC_RELAXED),
-                 __atomic_load_n(&consumed, __ATOMIC_RELAXED),
-                 opt.iters * (uint64_t)opt.threads);
+                 __atomic_load_n(&consumed, __ATOMIC_RELAXED), opt.iters * (uint64_t)opt.threads);
             __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
         }
     }
@@ -311,8 +309,9 @@ static void parse(int argc, char **argv)
             continue;
         }
         if (v == NULL) {
-            fprintf(stderr, "usage: %s [--impl queue|ring|broken-queue|broken-ring] "
-                            "[--threads N] [--iters N] [--capacity N] [--seed N] [--long]\n",
+            fprintf(stderr,
+                    "usage: %s [--impl queue|ring|broken-queue|broken-ring] "
+                    "[--threads N] [--iters N] [--capacity N] [--seed N] [--long]\n",
                     argv[0]);
             exit(2);
         }

@@ -50,13 +50,13 @@ static uint64_t **seen; /* per thread: bitmap of sequence numbers popped */
 static int failures;    /* atomic */
 static uint64_t popped; /* atomic */
 
-#define FAIL(...)                                                                      \
-    do {                                                                               \
-        if (__atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED) < 10) {                 \
-            fprintf(stderr, "FAIL (seed=%" PRIu64 "): ", opt.seed);                    \
-            fprintf(stderr, __VA_ARGS__);                                              \
-            fputc('\n', stderr);                                                       \
-        }                                                                              \
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        if (__atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED) < 10) {                             \
+            fprintf(stderr, "FAIL (seed=%" PRIu64 "): ", opt.seed);                                \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+        }                                                                                          \
     } while (0)
 
 static uint64_t rnd(uint64_t *s)
@@ -119,8 +119,8 @@ static void n_push(uintptr_t item)
     struct nnode *top = __atomic_load_n(&n_top, __ATOMIC_ACQUIRE);
     do
         __atomic_store_n(&n->next, top, __ATOMIC_RELAXED);
-    while (!__atomic_compare_exchange_n(&n_top, &top, n, false, __ATOMIC_SEQ_CST,
-                                        __ATOMIC_ACQUIRE));
+    while (
+        !__atomic_compare_exchange_n(&n_top, &top, n, false, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE));
 }
 
 static int n_pop(uintptr_t *item, uint64_t *rs)
@@ -249,8 +249,9 @@ static void parse(int argc, char **argv)
             continue;
         }
         if (v == NULL) {
-            fprintf(stderr, "usage: %s [--impl stack|naive] [--threads N] [--iters N] "
-                            "[--seed N] [--long]\n",
+            fprintf(stderr,
+                    "usage: %s [--impl stack|naive] [--threads N] [--iters N] "
+                    "[--seed N] [--long]\n",
                     argv[0]);
             exit(2);
         }
