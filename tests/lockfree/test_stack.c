@@ -412,6 +412,18 @@ static void test_aba_weft_stack_survives(void **state)
     weft_stack_destroy(&w_stack);
 }
 
+/* The same without the debug quarantine, so that freed nodes really go back
+ * to malloc and their addresses can come back at once: the case in which a
+ * reclamation bug (freeing N1 while A protects it) turns into ABA. */
+static void test_aba_weft_stack_survives_address_reuse(void **state)
+{
+    (void)state;
+    weft_hp_debug_set(false);
+    assert_int_equal(aba_scenario(&weft_ops), 0);
+    assert_int_equal(weft_hp_drain(), 0);
+    weft_stack_destroy(&w_stack);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup(test_stack_args, debug_on),
     cmocka_unit_test_setup(test_stack_lifo, debug_on),
@@ -424,6 +436,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup(test_hp_debug_silent_on_correct_use, debug_on),
     cmocka_unit_test_setup(test_aba_catches_naive_stack, debug_on),
     cmocka_unit_test_setup(test_aba_weft_stack_survives, debug_on),
+    cmocka_unit_test(test_aba_weft_stack_survives_address_reuse),
 };
 
 WTEST_MAIN(tests)
