@@ -3,7 +3,7 @@
  *
  *   test_stress_queue [--impl queue|ring|broken-queue|broken-ring]
  *                     [--threads N] [--iters N] [--capacity N] [--seed N]
- *                     [--long]
+ *                     [--blocking] [--long]
  *
  * N producers and N consumers (one of each for the rings). Every item is
  * tagged with its producer and a per-producer sequence number. The harness
@@ -13,6 +13,10 @@
  * items). A watchdog stops the run when nothing moves for a while: a stall
  * is a failure too. The seed picks, per operation, blocking or try calls
  * and short pauses; it is printed first and in every failure.
+ *
+ * --blocking (queue only) makes every call a blocking one with a long
+ * timeout and gives each consumer a quota equal to one producer's items, so
+ * every call must eventually succeed: a missed wake-up shows as a stall.
  *
  * The broken-* implementations are deliberately wrong (a queue whose
  * positions are claimed with a load and a store instead of a CAS; a ring
@@ -37,6 +41,7 @@
 // ctest queue_2p2c --impl queue --threads 2 --iters 30000
 // ctest queue_oversubscribed --impl queue --threads 6 --iters 5000 --capacity 8
 // ctest queue_tiny_blocking --impl queue --threads 3 --iters 5000 --capacity 2
+// ctest queue_blocking_only --impl queue --threads 3 --iters 20000 --capacity 2 --blocking
 // ctest queue_seeded --impl queue --threads 2 --iters 10000 --seed 12345
 // ctest ring_spsc --impl ring --iters 300000 --capacity 16
 // ctest broken_queue_is_caught --impl broken-queue --threads 2 --iters 50000
@@ -54,7 +59,10 @@ static struct {
     size_t capacity;
     uint64_t seed;
     int stall_ms;
-} opt = {IMPL_QUEUE, 2, 20000, 64, 0, 10000};
+    bool blocking;
+} opt = {IMPL_QUEUE, 2, 20000, 64, 0, 10000, false};
+
+#define BLOCK_NS (15 * SEC) /* --blocking: longer than the stall limit */
 
 static weft_queue_t queue;
 static weft_ring_t ring;
@@ -141,6 +149,8 @@ static int do_push(uintptr_t item, uint64_t *rs)
 {
     switch (opt.impl) {
     case IMPL_QUEUE:
+        if (opt.blocking)
+            return weft_queue_push(&queue, (void *)item, BLOCK_NS);
         if (rnd(rs) % 2)
             return weft_queue_trypush(&queue, (void *)item);
         return weft_queue_push(&queue, (void *)item, (int64_t)(rnd(rs) % 3) * 1000000);
@@ -160,8 +170,11 @@ static int do_pop(uintptr_t *item, uint64_t *rs)
     int r;
     switch (opt.impl) {
     case IMPL_QUEUE:
-        r = rnd(rs) % 2 ? weft_queue_trypop(&queue, &p)
-                        : weft_queue_pop(&queue, &p, (int64_t)(rnd(rs) % 3) * 1000000);
+        if (opt.blocking)
+            r = weft_queue_pop(&queue, &p, BLOCK_NS);
+        else
+            r = rnd(rs) % 2 ? weft_queue_trypop(&queue, &p)
+                            : weft_queue_pop(&queue, &p, (int64_t)(rnd(rs) % 3) * 1000000);
         *item = (uintptr_t)p;
         return r;
     case IMPL_RING:
@@ -212,10 +225,13 @@ static void *consumer(void *arg)
     uint64_t last[MAX_THREADS] = {0};
     uint64_t rs = opt.seed * 40503u + (uintptr_t)arg * 2 + 7;
     uint64_t total = opt.iters * (uint64_t)opt.threads;
+    uint64_t mine = 0;
     int idle = 0;
-    while (!stopped() && __atomic_load_n(&consumed, __ATOMIC_RELAXED) < total) {
+    while (!stopped() && (opt.blocking ? mine < opt.iters
+                                       : __atomic_load_n(&consumed, __ATOMIC_RELAXED) < total)) {
         uintptr_t item;
         if (do_pop(&item, &rs) == 0) {
+            mine++;
             __atomic_fetch_add(&consumed, 1, __ATOMIC_RELAXED);
             check_item(item, last);
             idle = 0;
@@ -280,6 +296,7 @@ static int run_long_presets(void)
         {"--impl", "queue", "--threads", "2", NULL},
         {"--impl", "queue", "--threads", "8", "--capacity", "8", NULL},
         {"--impl", "queue", "--threads", "3", "--capacity", "2", NULL},
+        {"--impl", "queue", "--threads", "4", "--capacity", "2", "--blocking", NULL},
         {"--impl", "ring", "--capacity", "16", NULL},
     };
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
@@ -304,14 +321,15 @@ static void parse(int argc, char **argv)
     bool have_seed = false, have_iters = false, lng = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--long") == 0) {
-            lng = true;
+        if (strcmp(a, "--long") == 0 || strcmp(a, "--blocking") == 0) {
+            lng |= strcmp(a, "--long") == 0;
+            opt.blocking |= strcmp(a, "--blocking") == 0;
             continue;
         }
         if (v == NULL) {
             fprintf(stderr,
                     "usage: %s [--impl queue|ring|broken-queue|broken-ring] "
-                    "[--threads N] [--iters N] [--capacity N] [--seed N] [--long]\n",
+                    "[--threads N] [--iters N] [--capacity N] [--seed N] [--blocking] [--long]\n",
                     argv[0]);
             exit(2);
         }
@@ -339,6 +357,8 @@ static void parse(int argc, char **argv)
         opt.iters *= 50;
     if (opt.impl == IMPL_RING || opt.impl == IMPL_BROKEN_RING)
         opt.threads = 1;
+    if (opt.impl != IMPL_QUEUE)
+        opt.blocking = false;
     if (opt.impl == IMPL_BROKEN_QUEUE || opt.impl == IMPL_BROKEN_RING)
         opt.stall_ms = 2000; /* a broken run may wedge; that counts as caught */
     if (opt.threads < 1 || opt.threads > MAX_THREADS || opt.iters < 1 || opt.capacity < 1) {
@@ -385,8 +405,8 @@ int main(int argc, char **argv)
         return run_long_presets();
     parse(argc, argv);
     static const char *names[] = {"queue", "ring", "broken-queue", "broken-ring"};
-    printf("seed=%" PRIu64 " impl=%s threads=%d iters=%" PRIu64 " capacity=%zu\n", opt.seed,
-           names[opt.impl], opt.threads, opt.iters, opt.capacity);
+    printf("seed=%" PRIu64 " impl=%s threads=%d iters=%" PRIu64 " capacity=%zu%s\n", opt.seed,
+           names[opt.impl], opt.threads, opt.iters, opt.capacity, opt.blocking ? " blocking" : "");
     fflush(stdout);
     setup();
     pthread_t p[MAX_THREADS], c[MAX_THREADS];
