@@ -10,5 +10,6 @@
 #include "weft/base.h"
 #include "weft/sync.h"
 #include "weft/check.h"
+#include "weft/lockfree.h"
 
 #endif /* WEFT_H */
