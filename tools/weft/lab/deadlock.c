@@ -211,6 +211,7 @@ static int dl_run(struct weft_lab_ctx *ctx)
     }
     uint64_t deadlocks = sh.deadlocks;
     weft_lab_metric(ctx, "naive_trials", (double)trials);
+    weft_lab_metric(ctx, "rounds_per_thread", (double)sh.rounds);
     weft_lab_metric(ctx, "naive_deadlocks", (double)deadlocks);
     weft_lab_metric(ctx, "naive_timeout_ms", (double)sh.timeout_ns / 1e6);
     weft_lab_plot(ctx, WEFT_LAB_PLOT_BARS, 1u << 3, false, "variant", "milliseconds");

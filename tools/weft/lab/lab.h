@@ -150,12 +150,6 @@ void weft_lab_gate_wait(struct weft_lab_gate *g);
 int weft_lab_pin_self(int cpu);
 /* The index-th CPU (0-based) this process may run on, or -1. */
 int weft_lab_allowed_cpu(unsigned index);
-/* A stop flag workers poll (relaxed) and the main thread raises (release). */
-static inline bool weft_lab_stopped(const unsigned *flag)
-{
-    /* Relaxed: the flag carries no data; results are read after join. */
-    return __atomic_load_n(flag, __ATOMIC_RELAXED) != 0;
-}
 /* Sleep for ns nanoseconds (nanosleep, EINTR retried). */
 void weft_lab_sleep_ns(uint64_t ns);
 /* Burn about `units` of CPU work (a dependent multiply chain); returns a

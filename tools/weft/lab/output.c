@@ -9,6 +9,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
@@ -77,6 +78,9 @@ void weft_lab_machine_probe(struct weft_lab_machine *m)
     struct sysinfo si;
     if (sysinfo(&si) == 0)
         m->memory_mb = (double)si.totalram * si.mem_unit / (1024.0 * 1024.0);
+    double load[1];
+    if (getloadavg(load, 1) == 1)
+        m->load_average = load[0];
 }
 
 const char *weft_lab_mode_name(enum weft_lab_mode mode)
@@ -96,9 +100,10 @@ void weft_lab_print_header(FILE *out, const struct weft_lab_session *s)
     const struct weft_lab_machine *m = &s->machine;
     fprintf(out, "weft lab %s: %u experiment%s, %s mode, seed %llu\n", weft_version(), s->n,
             s->n == 1 ? "" : "s", weft_lab_mode_name(s->mode), (unsigned long long)s->seed);
-    fprintf(out, "machine: %u CPU%s (%u online), %s%s; %s; %s; %s build\n", m->cpus,
-            m->cpus == 1 ? "" : "s", m->cpus_online, m->cpu_model,
-            m->virtualized ? " (virtual machine)" : "", m->kernel, m->compiler, m->build);
+    fprintf(out, "machine: %u CPU%s (%u online), %s%s; %s; %s; %s build; load %.2f\n",
+            m->cpus, m->cpus == 1 ? "" : "s", m->cpus_online, m->cpu_model,
+            m->virtualized ? " (virtual machine)" : "", m->kernel, m->compiler, m->build,
+            m->load_average);
 }
 
 /* A number in at most ~10 characters: integers plainly, others with 3-4
@@ -209,6 +214,8 @@ static void json_machine(FILE *out, const struct weft_lab_machine *m)
     json_str(out, m->build);
     fprintf(out, ", \"virtualized\": %s, \"memory_mb\": ", m->virtualized ? "true" : "false");
     json_num(out, m->memory_mb);
+    fputs(", \"load_average\": ", out);
+    json_num(out, m->load_average);
     fputs("}", out);
 }
 

@@ -20,6 +20,7 @@ struct weft_lab_machine {
     char build[32]; /* "plain", "tsan" or "asan" */
     bool virtualized;
     double memory_mb;
+    double load_average; /* 1-minute load average when the run started */
 };
 
 struct weft_lab_entry {

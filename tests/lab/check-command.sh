@@ -1,0 +1,77 @@
+#!/bin/sh
+# check-command.sh WEFT CASE: the command around the experiments: usage
+# errors (exit 2, exactly one line on stderr, nothing on stdout), --list,
+# --report with and without gnuplot.
+set -eu
+weft=$1
+case_=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+    echo "FAIL ($case_): $*" >&2
+    exit 1
+}
+
+# usage ARGS...: the command must refuse ARGS with status 2 and one line.
+usage() {
+    set +e
+    "$weft" lab "$@" >"$tmp/out" 2>"$tmp/err"
+    st=$?
+    set -e
+    [ "$st" -eq 2 ] || fail "weft lab $* exited $st, expected 2"
+    [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "weft lab $*: stderr is not one line: $(cat "$tmp/err")"
+    [ ! -s "$tmp/out" ] || fail "weft lab $*: wrote to stdout"
+    echo "ok: weft lab $* -> $(cat "$tmp/err")"
+}
+
+case $case_ in
+usage)
+    usage --no-such-option
+    usage no-such-experiment
+    usage --seed
+    usage --seed abc
+    usage --seed -3
+    usage --quick --full
+    usage --report
+    usage race --report=
+    ;;
+list)
+    "$weft" lab --list >"$tmp/list"
+    for n in race check-then-act deadlock cas-vs-lock concurrency-vs-parallelism \
+        memory-order optimistic-vs-pessimistic; do
+        grep -q "^$n " "$tmp/list" || fail "--list does not name $n"
+    done
+    [ "$(wc -l <"$tmp/list")" -ge 7 ] || fail "--list too short"
+    "$weft" lab --help | grep -q '^usage: weft lab' || fail "--help"
+    ;;
+text)
+    "$weft" lab --quick --seed 7 race memory-order >"$tmp/out"
+    grep -q '^weft lab .*seed 7' "$tmp/out" || fail "seed not printed"
+    grep -q '^machine: ' "$tmp/out" || fail "machine facts missing"
+    [ "$(grep -c '^verdict: ' "$tmp/out")" -eq 2 ] || fail "expected two verdict lines"
+    grep -q '^claim: ' "$tmp/out" || fail "claim missing"
+    ;;
+report)
+    "$weft" lab --quick --report "$tmp/rep" race cas-vs-lock >/dev/null
+    [ -s "$tmp/rep/index.html" ] || fail "no index.html"
+    grep -q '<table>' "$tmp/rep/index.html" || fail "no table"
+    if command -v gnuplot >/dev/null; then
+        [ -s "$tmp/rep/race.svg" ] || fail "no race.svg although gnuplot is installed"
+        grep -q '<svg' "$tmp/rep/cas-vs-lock.svg" || fail "cas-vs-lock.svg is not SVG"
+        grep -q 'cas-vs-lock.svg' "$tmp/rep/index.html" || fail "plot not on the page"
+    fi
+    ;;
+report-without-gnuplot)
+    # A PATH without gnuplot: the page must say so and keep the tables.
+    mkdir "$tmp/bin"
+    PATH="$tmp/bin" "$weft" lab --quick --report "$tmp/rep" race >/dev/null
+    grep -q 'gnuplot was not found' "$tmp/rep/index.html" || fail "no gnuplot notice"
+    grep -q '<table>' "$tmp/rep/index.html" || fail "no table"
+    [ ! -e "$tmp/rep/race.svg" ] || fail "an SVG appeared without gnuplot"
+    ;;
+*)
+    fail "unknown case"
+    ;;
+esac
+echo "ok: $case_"
