@@ -192,14 +192,17 @@ static void progress_clear(bool on)
         fputs("\r\033[K", stderr);
 }
 
-static void child_run(const struct weft_lab_experiment *e, struct weft_lab_ctx *ctx)
+static __attribute__((noreturn)) void child_run(const struct weft_lab_experiment *e, struct weft_lab_ctx *ctx)
 {
     uint64_t t0 = weft_now_ns();
     int rc = e->run(ctx);
     if (rc < 0 && ctx->res->error == 0)
         weft_lab_fail(ctx, rc, "%s", weft_strerror(rc));
     ctx->res->seconds = (double)(weft_now_ns() - t0) / 1e9;
-    _exit(0);
+    /* exit, not _exit: a sanitizer's exit-time checks (TSan reports, ASan
+     * leaks) must be able to turn the status non-zero, which the parent
+     * reports as a failure. stdio was flushed before fork(). */
+    exit(0);
 }
 
 static void record_death(struct weft_lab_result *r, int status, bool killed, uint64_t limit)
