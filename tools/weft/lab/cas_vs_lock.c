@@ -162,6 +162,7 @@ static int cvl_run(struct weft_lab_ctx *ctx)
                        "more threads add waiting, not parallelism.",
                   peak_n, peak, maxn, p[V_CAS].retries_per_success, ctx->cpus,
                   ctx->cpus == 1 ? "" : "s");
+    weft_lab_note_load(ctx);
     if (!exact)
         weft_lab_note(ctx, "A variant lost updates: that is a bug.");
     return 0;

@@ -214,6 +214,7 @@ static int cta_run(struct weft_lab_ctx *ctx)
     else
         weft_lab_note(ctx, "Unguarded inserts made no duplicate this time: the window between "
                            "check and act is short and the threads did not overlap in it.");
+    weft_lab_note_load(ctx);
     weft_lab_note(ctx, fixed ? "Under the mutex, and with the one-step CAS insert, no key was "
                                "duplicated."
                              : "A fixed variant made duplicates: that is a bug in weft.");

@@ -114,6 +114,19 @@ int weft_lab_fail(struct weft_lab_ctx *ctx, int err, const char *fmt, ...)
     return ctx->res->error;
 }
 
+void weft_lab_note_load(struct weft_lab_ctx *ctx)
+{
+    double load[1];
+    if (getloadavg(load, 1) != 1)
+        return;
+    weft_lab_metric(ctx, "load_average", load[0]);
+    if (load[0] >= (double)ctx->cpus)
+        weft_lab_note(ctx, "The machine was busy (1-minute load average %.2f on %u CPU%s), so "
+                           "threads meant to run at the same time often did not; timing-"
+                           "dependent results are weaker than on an idle machine.",
+                      load[0], ctx->cpus, ctx->cpus == 1 ? "" : "s");
+}
+
 /* ---- budgets ---------------------------------------------------------------- */
 
 uint64_t weft_lab_budget_ns(const struct weft_lab_ctx *ctx, uint64_t default_ms)

@@ -17,7 +17,6 @@
  * machine with at least 2 CPUs.
  */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "weft.h"
 #include "lab/lab.h"
@@ -94,13 +93,7 @@ static void explain(struct weft_lab_ctx *ctx, unsigned n, double sc, double ss, 
                   ctx->cpus == 1 ? "" : "s", ss, 0.75 * (n < ctx->cpus ? n : ctx->cpus));
     if (ctx->cpus < 2)
         weft_lab_note(ctx, "With one CPU there is no parallelism to show.");
-    double load[1] = {0};
-    if (getloadavg(load, 1) == 1) {
-        weft_lab_metric(ctx, "load_average", load[0]);
-        weft_lab_note(ctx, "The 1-minute load average was %.2f: other runnable work shares the "
-                           "CPUs and lowers the spread speed-up%s.", load[0],
-                      load[0] > 1.0 ? " (likely what happened here)" : "");
-    }
+    weft_lab_note_load(ctx);
 }
 
 static int cvp_run(struct weft_lab_ctx *ctx)

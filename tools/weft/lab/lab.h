@@ -111,6 +111,11 @@ void weft_lab_verdict(struct weft_lab_ctx *ctx, bool reproduced);
 int weft_lab_fail(struct weft_lab_ctx *ctx, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Record the 1-minute load average (metric load_average) and, when the
+ * machine is busy (load at least the CPU count), say so in the notes:
+ * threads meant to run at the same time then often do not. */
+void weft_lab_note_load(struct weft_lab_ctx *ctx);
+
 /* ---- budgets --------------------------------------------------------------- */
 
 /* A time budget: default_ms in the default mode, a fraction with --quick,

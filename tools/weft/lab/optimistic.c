@@ -168,6 +168,7 @@ static int occ_run(struct weft_lab_ctx *ctx)
                        "%.4f retries per success. One record: %.0f vs %.0f updates/s, %.2f "
                        "retries per success (each retry recomputes the update).",
                   n, o[0].per_sec, o[1].per_sec, lo, o[2].per_sec, o[3].per_sec, hi);
+    weft_lab_note_load(ctx);
     if (!exact)
         weft_lab_note(ctx, "Updates were lost: that is a bug.");
     return 0;

@@ -144,6 +144,7 @@ static int race_run(struct weft_lab_ctx *ctx)
                       ctx->cpus, ctx->cpus == 1 ? "" : "s");
     if (!fixes_ok)
         weft_lab_note(ctx, "A synchronised variant lost updates: that is a bug in weft.");
+    weft_lab_note_load(ctx);
     weft_lab_note(ctx, "The atomic add is one locked instruction; the CAS loop retried %.3f "
                        "times per increment; the mutex costs an acquire and a release.",
                   o[V_CAS].retries / (iters * nthreads));

@@ -128,6 +128,7 @@ static int ll_run(struct weft_lab_ctx *ctx)
                        "successes per second (%.0fx).", 100 * pr, polite.attempts, 100 * br,
                   backoff.attempts, backoff.successes,
                   polite.successes > 0 ? backoff.successes / polite.successes : 0.0);
+    weft_lab_note_load(ctx);
     if (ctx->cpus < 2)
         weft_lab_note(ctx, "On one CPU the threads cannot run in lock-step; the scheduler's "
                            "time slices decide who wins.");

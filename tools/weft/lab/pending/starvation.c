@@ -194,6 +194,7 @@ static int st_run(struct weft_lab_ctx *ctx)
                        "unfair mutex (%.0f timeouts at %.0f ms) and up to %.2f ms for the fair "
                        "lock: %.1fx (threshold 5x).", greedy_n, unfair.max_wait_ms,
                   unfair.timeouts, (double)sh.cap_ns / 1e6, fair.max_wait_ms, ratio);
+    weft_lab_note_load(ctx);
     weft_lab_note(ctx, "The fair lock hands over in arrival order, so the wait is bounded by "
                        "the queue ahead; the cost is a wake-up on every hand-over, visible as "
                        "fewer acquisitions in total.");
