@@ -128,7 +128,7 @@ static int race_run(struct weft_lab_ctx *ctx)
     weft_lab_metric(ctx, "threads", nthreads);
     weft_lab_metric(ctx, "increments_per_thread", (double)iters);
     weft_lab_metric(ctx, "cas_retries_per_success", o[V_CAS].retries / (iters * nthreads));
-    weft_lab_plot(ctx, WEFT_LAB_PLOT_BARS, 1u << 2, false, "variant", "ns per increment");
+    weft_lab_plot(ctx, WEFT_LAB_PLOT_BARS, 1u << 1, false, "variant", "% of increments lost");
 
     bool fixes_ok = o[V_MUTEX].lost == 0 && o[V_ATOMIC].lost == 0 && o[V_CAS].lost == 0;
     weft_lab_verdict(ctx, o[V_UNSYNC].lost > 0 && fixes_ok);
