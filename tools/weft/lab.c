@@ -180,6 +180,7 @@ static uint64_t name_hash(const char *s)
     return h;
 }
 
+/* The progress line: stderr is unbuffered, so it appears at once. */
 static void progress(bool on, unsigned i, unsigned n, const char *name, double secs)
 {
     if (on)
@@ -231,6 +232,7 @@ static void supervise(pid_t pid, struct weft_lab_result *r, uint64_t limit, bool
     uint64_t t0 = weft_now_ns();
     bool killed = false;
     int status = 0;
+    uint64_t shown = UINT64_MAX; /* the whole second the progress line shows */
     for (;;) {
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid || (w < 0 && errno != EINTR))
@@ -240,7 +242,10 @@ static void supervise(pid_t pid, struct weft_lab_result *r, uint64_t limit, bool
             kill(pid, SIGKILL);
             killed = true;
         }
-        progress(show, i, n, name, (double)el / 1e9);
+        if (el / 1000000000u != shown) {
+            shown = el / 1000000000u;
+            progress(show, i, n, name, (double)shown);
+        }
         weft_lab_sleep_ns(20000000);
     }
     if (r->seconds == 0)

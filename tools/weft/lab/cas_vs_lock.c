@@ -113,58 +113,81 @@ static void record_point(struct weft_lab_ctx *ctx, unsigned n, const struct cvl_
                  p[V_CAS].retries_per_success);
 }
 
+/* What the sweep over thread counts found. */
+struct cvl_sweep {
+    struct cvl_point first[V_COUNT]; /* one thread */
+    struct cvl_point last[V_COUNT];  /* the most threads */
+    double lost[V_COUNT];            /* summed over all points */
+    double peak;                     /* highest CAS retries per success, 2+ threads */
+    unsigned peak_n, maxn;
+};
+
+static int sweep(struct weft_lab_ctx *ctx, struct cvl_shared *sh, struct cvl_sweep *s)
+{
+    struct cvl_point *p = s->last;
+    for (unsigned n = 1; n <= s->maxn; n *= 2) {
+        for (int v = 0; v < V_COUNT; v++) {
+            int rc = run_point(sh, (enum variant)v, n, &p[v]);
+            if (rc != 0)
+                return weft_lab_fail(ctx, rc, "%s with %u threads", variant_name[v], n);
+            s->lost[v] += p[v].lost;
+            if (n == 1)
+                s->first[v] = p[v];
+        }
+        if (n > 1 && p[V_CAS].retries_per_success > s->peak) {
+            s->peak = p[V_CAS].retries_per_success;
+            s->peak_n = n;
+        }
+        record_point(ctx, n, p);
+    }
+    return 0;
+}
+
+static void judge(struct weft_lab_ctx *ctx, const struct cvl_sweep *s)
+{
+    const struct cvl_point *f = s->first;
+    bool cheap = f[V_ATOMIC].ns_per_op < f[V_MUTEX].ns_per_op &&
+                 f[V_CAS].ns_per_op < f[V_MUTEX].ns_per_op;
+    bool exact = s->lost[V_MUTEX] == 0 && s->lost[V_CAS] == 0 && s->lost[V_ATOMIC] == 0;
+    weft_lab_verdict(ctx, cheap && s->peak > 0.05 && exact);
+    weft_lab_note(ctx, "One thread: mutex %.1f ns, CAS %.1f ns, atomic add %.1f ns per "
+                       "increment.", f[V_MUTEX].ns_per_op, f[V_CAS].ns_per_op,
+                  f[V_ATOMIC].ns_per_op);
+    if (s->peak > 0)
+        weft_lab_note(ctx, "Contention peaked at %u threads: CAS retried %.2f times per success "
+                           "(threshold 0.05); at %u threads %.2f.",
+                      s->peak_n, s->peak, s->maxn, s->last[V_CAS].retries_per_success);
+    else
+        weft_lab_note(ctx, "No CAS ever retried: the threads never raced for the counter at "
+                           "the same instant.");
+    weft_lab_note(ctx, "Only %u CPU%s run at once, so more threads add waiting, not "
+                       "parallelism.", ctx->cpus, ctx->cpus == 1 ? "" : "s");
+    weft_lab_note_load(ctx);
+    if (!exact)
+        weft_lab_note(ctx, "A variant lost updates: that is a bug.");
+}
+
 static int cvl_run(struct weft_lab_ctx *ctx)
 {
     static struct cvl_shared sh;
     weft_mutex_init(&sh.mu, "cas_vs_lock.counter");
-    unsigned maxn = ctx->mode == WEFT_LAB_QUICK ? 4 : MAX_THREADS;
     sh.budget_ns = weft_lab_budget_ns(ctx, 200);
     static const char *const cols[] = {"mutex ns/op", "cas ns/op", "atomic ns/op",
                                        "cas retries/op"};
     weft_lab_table(ctx, "shared counter: ns per increment by thread count", 4, cols);
-    struct cvl_point first[V_COUNT], p[V_COUNT];
-    double lost[V_COUNT] = {0}, peak = 0;
-    unsigned n, peak_n = 1;
-    for (n = 1; n <= maxn; n *= 2) {
-        for (int v = 0; v < V_COUNT; v++) {
-            int rc = run_point(&sh, (enum variant)v, n, &p[v]);
-            if (rc != 0)
-                return weft_lab_fail(ctx, rc, "%s with %u threads", variant_name[v], n);
-            lost[v] += p[v].lost;
-            if (n == 1)
-                first[v] = p[v];
-        }
-        if (n > 1 && p[V_CAS].retries_per_success > peak) {
-            peak = p[V_CAS].retries_per_success;
-            peak_n = n;
-        }
-        record_point(ctx, n, p);
-    }
+    struct cvl_sweep s = {.peak_n = 1, .maxn = ctx->mode == WEFT_LAB_QUICK ? 4 : MAX_THREADS};
+    int rc = sweep(ctx, &sh, &s);
+    if (rc != 0)
+        return rc;
     for (int v = 0; v < V_COUNT; v++) {
         char key[64];
         snprintf(key, sizeof key, "lost_updates_%s", variant_name[v]);
-        weft_lab_metric(ctx, key, lost[v]);
+        weft_lab_metric(ctx, key, s.lost[v]);
     }
-    weft_lab_metric(ctx, "max_threads", maxn);
-    weft_lab_metric(ctx, "cas_retries_per_success_peak", peak);
+    weft_lab_metric(ctx, "max_threads", s.maxn);
+    weft_lab_metric(ctx, "cas_retries_per_success_peak", s.peak);
     weft_lab_plot(ctx, WEFT_LAB_PLOT_LINES, 7u, false, "threads", "ns per increment");
-
-    bool cheap = first[V_ATOMIC].ns_per_op < first[V_MUTEX].ns_per_op &&
-                 first[V_CAS].ns_per_op < first[V_MUTEX].ns_per_op;
-    bool retries = peak > 0.05;
-    bool exact = lost[V_MUTEX] == 0 && lost[V_CAS] == 0 && lost[V_ATOMIC] == 0;
-    weft_lab_verdict(ctx, cheap && retries && exact);
-    weft_lab_note(ctx, "One thread: mutex %.1f ns, CAS %.1f ns, atomic add %.1f ns per "
-                       "increment.", first[V_MUTEX].ns_per_op, first[V_CAS].ns_per_op,
-                  first[V_ATOMIC].ns_per_op);
-    weft_lab_note(ctx, "Contention peaked at %u threads: CAS retried %.2f times per success "
-                       "(threshold 0.05); at %u threads %.2f. Only %u CPU%s run at once, so "
-                       "more threads add waiting, not parallelism.",
-                  peak_n, peak, maxn, p[V_CAS].retries_per_success, ctx->cpus,
-                  ctx->cpus == 1 ? "" : "s");
-    weft_lab_note_load(ctx);
-    if (!exact)
-        weft_lab_note(ctx, "A variant lost updates: that is a bug.");
+    judge(ctx, &s);
     return 0;
 }
 
