@@ -1,7 +1,8 @@
 #!/bin/sh
 # check-command.sh WEFT CASE: the command around the experiments: usage
 # errors (exit 2, exactly one line on stderr, nothing on stdout), --list,
-# --report with and without gnuplot.
+# --report with and without gnuplot, and that check-experiment.sh catches a
+# deliberately broken experiment (WEFT_LAB_BROKEN).
 set -eu
 weft=$1
 case_=$2
@@ -69,6 +70,22 @@ report-without-gnuplot)
     grep -q 'gnuplot was not found' "$tmp/rep/index.html" || fail "no gnuplot notice"
     grep -q '<table>' "$tmp/rep/index.html" || fail "no table"
     [ ! -e "$tmp/rep/race.svg" ] || fail "an SVG appeared without gnuplot"
+    ;;
+broken-race | broken-semaphore)
+    # The harness must catch a deliberately broken run: check-experiment.sh
+    # has to fail, naming the invariant that broke.
+    exp=${case_#broken-}
+    want=$([ "$exp" = race ] && echo lost_updates_mutex || echo max_in_flight_semaphore)
+    set +e
+    # The default budget: a broken lock shows only when threads overlap,
+    # which a quick run on a busy machine may never see.
+    WEFT_LAB_BROKEN=1 LAB_MODE= sh "$(dirname "$0")/check-experiment.sh" "$weft" "$exp" \
+        >"$tmp/out" 2>"$tmp/err"
+    st=$?
+    set -e
+    [ "$st" -eq 1 ] || fail "the broken $exp run was not caught (status $st)"
+    grep -q "^FAIL ($exp.*$want" "$tmp/err" || fail "caught, but not by $want: $(head -1 "$tmp/err")"
+    echo "ok: broken $exp caught: $(head -1 "$tmp/err")"
     ;;
 *)
     fail "unknown case"

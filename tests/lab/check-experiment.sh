@@ -6,8 +6,9 @@ set -eu
 weft=$1
 name=$2
 seed=${LAB_SEED:-12345}
+mode=${LAB_MODE---quick} # LAB_MODE= (empty) runs the default budget
 echo "seed $seed"
-out=$("$weft" lab --quick --json --seed "$seed" "$name")
+out=$("$weft" lab $mode --json --seed "$seed" "$name")
 
 check() {
     if ! printf '%s\n' "$out" | jq -e "$1" >/dev/null; then

@@ -127,6 +127,12 @@ void weft_lab_note_load(struct weft_lab_ctx *ctx)
                       load[0], ctx->cpus, ctx->cpus == 1 ? "" : "s");
 }
 
+bool weft_lab_broken(void)
+{
+    const char *v = getenv("WEFT_LAB_BROKEN");
+    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+}
+
 /* ---- budgets ---------------------------------------------------------------- */
 
 uint64_t weft_lab_budget_ns(const struct weft_lab_ctx *ctx, uint64_t default_ms)

@@ -116,6 +116,14 @@ int weft_lab_fail(struct weft_lab_ctx *ctx, int err, const char *fmt, ...)
  * threads meant to run at the same time then often do not. */
 void weft_lab_note_load(struct weft_lab_ctx *ctx);
 
+/*
+ * True when WEFT_LAB_BROKEN is set in the environment: experiments that
+ * have one then run a deliberately broken fix (the race's mutex variant
+ * skips its lock; the semaphore gets one permit too many), so the tests can
+ * prove that their invariant checks catch a broken run.
+ */
+bool weft_lab_broken(void);
+
 /* ---- budgets --------------------------------------------------------------- */
 
 /* A time budget: default_ms in the default mode, a fraction with --quick,

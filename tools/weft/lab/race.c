@@ -9,6 +9,10 @@
  * cannot fold the loop. Two threads that load the same value both store
  * value + 1, and one increment is lost.
  *
+ * Every thread increments for a fixed time and counts its own increments;
+ * the counter should end at the sum of those counts, and the difference is
+ * the number of lost updates.
+ *
  * Verdict: reproduced when the unsynchronised counter lost at least one
  * update and each of the three fixes lost none.
  */
@@ -23,7 +27,8 @@ static const char *const variant_name[V_COUNT] = {"unsynchronized", "mutex", "at
 
 struct race_shared {
     enum variant v;
-    uint64_t iters;
+    bool broken; /* weft_lab_broken(): the mutex variant skips its lock */
+    uint64_t budget_ns;
     uint64_t counter __attribute__((aligned(64))); /* atomic (or guarded by mu) */
     weft_mutex_t mu;
     struct weft_lab_gate gate;
@@ -31,7 +36,9 @@ struct race_shared {
 
 struct race_worker {
     struct race_shared *sh;
-    uint64_t retries; /* CAS failures, written by this worker only */
+    uint64_t done;    /* increments this worker made */
+    uint64_t retries; /* CAS failures */
+    uint64_t start, end;
 } __attribute__((aligned(64)));
 
 static void inc_unsync(uint64_t *c)
@@ -51,70 +58,111 @@ static uint64_t inc_cas(uint64_t *c)
     return retries;
 }
 
+static void increment(struct race_worker *w, struct race_shared *sh)
+{
+    switch (sh->v) {
+    case V_UNSYNC:
+        inc_unsync(&sh->counter);
+        break;
+    case V_MUTEX:
+        if (sh->broken) {
+            inc_unsync(&sh->counter); /* the deliberately broken fix */
+            break;
+        }
+        weft_mutex_lock(&sh->mu);
+        sh->counter++;
+        weft_mutex_unlock(&sh->mu);
+        break;
+    case V_ATOMIC:
+        __atomic_fetch_add(&sh->counter, 1, __ATOMIC_RELAXED);
+        break;
+    default:
+        w->retries += inc_cas(&sh->counter);
+    }
+}
+
+/* Increment in chunks until the time budget is spent, counting our own. */
 static void *race_thread(void *arg)
 {
     struct race_worker *w = arg;
     struct race_shared *sh = w->sh;
     weft_lab_gate_wait(&sh->gate);
-    for (uint64_t i = 0; i < sh->iters; i++) {
-        switch (sh->v) {
-        case V_UNSYNC:
-            inc_unsync(&sh->counter);
-            break;
-        case V_MUTEX:
-            weft_mutex_lock(&sh->mu);
-            sh->counter++;
-            weft_mutex_unlock(&sh->mu);
-            break;
-        case V_ATOMIC:
-            __atomic_fetch_add(&sh->counter, 1, __ATOMIC_RELAXED);
-            break;
-        default:
-            w->retries += inc_cas(&sh->counter);
-        }
-    }
+    w->start = weft_now_ns();
+    do {
+        for (int i = 0; i < 1024; i++)
+            increment(w, sh);
+        w->done += 1024;
+        w->end = weft_now_ns();
+    } while (w->end - w->start < sh->budget_ns);
     return NULL;
 }
 
 struct race_outcome {
-    double lost, ns_per_op, retries;
+    double total, lost, ns_per_op, retries;
 };
 
-static int run_variant(enum variant v, unsigned nthreads, uint64_t iters,
+static int run_variant(enum variant v, unsigned nthreads, uint64_t budget_ns,
                        struct race_outcome *out)
 {
     static struct race_shared sh;
-    struct race_worker w[64];
+    struct race_worker w[8];
     sh.v = v;
-    sh.iters = iters;
+    sh.broken = weft_lab_broken();
+    sh.budget_ns = budget_ns;
     sh.counter = 0;
     weft_mutex_init(&sh.mu, "race.counter");
     weft_lab_gate_init(&sh.gate, nthreads);
     for (unsigned i = 0; i < nthreads; i++)
-        w[i] = (struct race_worker){&sh, 0};
-    uint64_t t0 = weft_now_ns();
+        w[i] = (struct race_worker){.sh = &sh};
     int rc = weft_lab_run_threads(nthreads, race_thread, w, sizeof w[0], 60000000000LL);
-    uint64_t el = weft_now_ns() - t0;
     if (rc != 0)
         return rc;
-    uint64_t total = iters * nthreads;
+    uint64_t total = 0, retries = 0, start = UINT64_MAX, end = 0;
+    for (unsigned i = 0; i < nthreads; i++) {
+        total += w[i].done;
+        retries += w[i].retries;
+        start = w[i].start < start ? w[i].start : start;
+        end = w[i].end > end ? w[i].end : end;
+    }
+    out->total = (double)total;
     out->lost = (double)(total - sh.counter);
-    out->ns_per_op = (double)el / (double)total;
-    out->retries = 0;
-    for (unsigned i = 0; i < nthreads; i++)
-        out->retries += (double)w[i].retries;
+    out->ns_per_op = (double)(end - start) / (double)total;
+    out->retries = (double)retries;
     return 0;
+}
+
+static void explain(struct weft_lab_ctx *ctx, unsigned nthreads, const struct race_outcome o[])
+{
+    weft_lab_note(ctx, "%u threads added 1 to one counter for %.0f ms per variant.", nthreads,
+                  weft_lab_get(ctx, "ms_per_variant", 0));
+    if (o[V_UNSYNC].lost > 0)
+        weft_lab_note(ctx, "Without synchronisation %.0f of %.0f increments (%.2f%%) vanished: "
+                           "two threads read the same value and both wrote value + 1.",
+                      o[V_UNSYNC].lost, o[V_UNSYNC].total,
+                      100.0 * o[V_UNSYNC].lost / o[V_UNSYNC].total);
+    else
+        weft_lab_note(ctx, "No update was lost this time: the threads rarely overlapped "
+                           "(%u CPU%s), which shows a race can hide, not that it is absent.",
+                      ctx->cpus, ctx->cpus == 1 ? "" : "s");
+    if (o[V_MUTEX].lost != 0 || o[V_ATOMIC].lost != 0 || o[V_CAS].lost != 0)
+        weft_lab_note(ctx, "A synchronised variant lost updates: %s.",
+                      weft_lab_broken() ? "WEFT_LAB_BROKEN asked for a broken mutex variant"
+                                        : "that is a bug in weft");
+    weft_lab_note(ctx, "The atomic add is one locked instruction; the CAS loop retried %.3f "
+                       "times per increment; the mutex costs an acquire and a release.",
+                  o[V_CAS].retries / o[V_CAS].total);
+    weft_lab_note_load(ctx);
 }
 
 static int race_run(struct weft_lab_ctx *ctx)
 {
     unsigned nthreads = ctx->cpus < 2 ? 2 : ctx->cpus > 8 ? 8 : ctx->cpus;
-    uint64_t iters = weft_lab_scale(ctx, 10000000);
+    uint64_t budget = weft_lab_budget_ns(ctx, 400);
     struct race_outcome o[V_COUNT];
-    static const char *const cols[] = {"lost updates", "lost %", "ns/op"};
-    weft_lab_table(ctx, "shared counter, increments lost", 3, cols);
+    static const char *const cols[] = {"increments", "lost", "lost %", "ns/op"};
+    weft_lab_table(ctx, "shared counter, increments lost", 4, cols);
     for (int v = 0; v < V_COUNT; v++) {
-        int rc = run_variant((enum variant)v, nthreads, iters, &o[v]);
+        int rc = run_variant((enum variant)v, nthreads, budget, &o[v]);
         if (rc != 0)
             return weft_lab_fail(ctx, rc, "threads for variant %s", variant_name[v]);
         char key[64];
@@ -122,32 +170,16 @@ static int race_run(struct weft_lab_ctx *ctx)
         weft_lab_metric(ctx, key, o[v].lost);
         snprintf(key, sizeof key, "ns_per_op_%s", variant_name[v]);
         weft_lab_metric(ctx, key, o[v].ns_per_op);
-        weft_lab_row(ctx, variant_name[v], o[v].lost, 100.0 * o[v].lost / (iters * nthreads),
+        weft_lab_row(ctx, variant_name[v], o[v].total, o[v].lost, 100.0 * o[v].lost / o[v].total,
                      o[v].ns_per_op);
     }
     weft_lab_metric(ctx, "threads", nthreads);
-    weft_lab_metric(ctx, "increments_per_thread", (double)iters);
-    weft_lab_metric(ctx, "cas_retries_per_success", o[V_CAS].retries / (iters * nthreads));
-    weft_lab_plot(ctx, WEFT_LAB_PLOT_BARS, 1u << 1, false, "variant", "% of increments lost");
-
+    weft_lab_metric(ctx, "ms_per_variant", (double)budget / 1e6);
+    weft_lab_metric(ctx, "cas_retries_per_success", o[V_CAS].retries / o[V_CAS].total);
+    weft_lab_plot(ctx, WEFT_LAB_PLOT_BARS, 1u << 2, false, "variant", "% of increments lost");
     bool fixes_ok = o[V_MUTEX].lost == 0 && o[V_ATOMIC].lost == 0 && o[V_CAS].lost == 0;
     weft_lab_verdict(ctx, o[V_UNSYNC].lost > 0 && fixes_ok);
-    weft_lab_note(ctx, "%u threads each added 1 to one counter %llu times.", nthreads,
-                  (unsigned long long)iters);
-    if (o[V_UNSYNC].lost > 0)
-        weft_lab_note(ctx, "Without synchronisation %.0f increments (%.2f%%) vanished: two "
-                           "threads read the same value and both wrote value + 1.",
-                      o[V_UNSYNC].lost, 100.0 * o[V_UNSYNC].lost / (iters * nthreads));
-    else
-        weft_lab_note(ctx, "No update was lost this time: the threads rarely overlapped "
-                           "(%u CPU%s), which shows a race can hide, not that it is absent.",
-                      ctx->cpus, ctx->cpus == 1 ? "" : "s");
-    if (!fixes_ok)
-        weft_lab_note(ctx, "A synchronised variant lost updates: that is a bug in weft.");
-    weft_lab_note_load(ctx);
-    weft_lab_note(ctx, "The atomic add is one locked instruction; the CAS loop retried %.3f "
-                       "times per increment; the mutex costs an acquire and a release.",
-                  o[V_CAS].retries / (iters * nthreads));
+    explain(ctx, nthreads, o);
     return 0;
 }
 
