@@ -62,6 +62,8 @@ ownership)
     check "$m | .mutex_foreign_unlock_refused == 1 and .mutex_still_held == 1"
     check "$m | .semaphore_foreign_release_allowed == 1"
     check "$m | .bug_permits_after_double_release == 2 and .bug_max_in_critical_section == 2"
+    check "$m | .mutex_double_unlock_result < 0 and .mutex_max_in_critical_section == 1"
+    check "$m | .mutex_lost_updates == 0"
     ;;
 cas-vs-lock)
     check "$m | .lost_updates_mutex == 0 and .lost_updates_cas == 0 and .lost_updates_atomic == 0"

@@ -17,8 +17,9 @@
  *     returns -EPERM and changes nothing.
  *
  * Verdict: reproduced when the mutex refused the foreign unlock and stayed
- * held, the semaphore accepted the foreign release, and after the double
- * release two threads were observed in the critical section at once.
+ * held, refused the double unlock and kept one thread at a time inside,
+ * the semaphore accepted the foreign release, and after its double release
+ * more than one thread was observed in the critical section at once.
  */
 #include <stdio.h>
 
@@ -34,6 +35,7 @@ struct own_shared {
     int foreign_unlock, foreign_trylock, foreign_release, signal_wait;
     bool held_after;
     /* Step 3. */
+    bool use_mutex; /* the workers' lock: mu, or the over-released sem */
     uint64_t iters;
     unsigned inside, max_inside; /* atomic */
     uint64_t counter;            /* "protected" by sem: relaxed load + store */
@@ -87,12 +89,28 @@ static int run_pair(struct own_shared *sh)
     return weft_lab_run_threads(2, own_pair_thread, roles, sizeof roles[0], 20000000000LL);
 }
 
-/* Step 3: workers using the over-released binary semaphore as a lock. */
+/* Step 3: enter and leave the "critical section" with the lock under test. */
+static void own_enter(struct own_shared *sh) WEFT_NO_THREAD_SAFETY_ANALYSIS
+{
+    if (sh->use_mutex)
+        weft_mutex_lock(&sh->mu);
+    else
+        weft_sem_acquire(&sh->sem);
+}
+
+static void own_leave(struct own_shared *sh) WEFT_NO_THREAD_SAFETY_ANALYSIS
+{
+    if (sh->use_mutex)
+        weft_mutex_unlock(&sh->mu);
+    else
+        weft_sem_release(&sh->sem);
+}
+
 static void *own_worker(void *arg)
 {
     struct own_shared *sh = arg;
     for (uint64_t i = 0; i < sh->iters; i++) {
-        weft_sem_acquire(&sh->sem);
+        own_enter(sh);
         /* Relaxed: a statistic of who is inside. */
         unsigned now = __atomic_add_fetch(&sh->inside, 1, __ATOMIC_RELAXED);
         unsigned max = __atomic_load_n(&sh->max_inside, __ATOMIC_RELAXED);
@@ -104,58 +122,73 @@ static void *own_worker(void *arg)
         weft_lab_sleep_ns(20000);
         __atomic_store_n(&sh->counter, v + 1, __ATOMIC_RELAXED);
         __atomic_fetch_sub(&sh->inside, 1, __ATOMIC_RELAXED);
-        weft_sem_release(&sh->sem);
+        own_leave(sh);
     }
     return NULL;
 }
 
-/* The double release, then the workers. Returns the count the bug left. */
-static int run_bug(struct own_shared *sh, unsigned *permits_after)
+/* What the double release did to one kind of lock. */
+struct own_bug {
+    int second_release; /* result of the release that had nothing to release */
+    unsigned permits;   /* semaphore: count after the bug */
+    unsigned max_inside;
+    uint64_t lost;
+};
+
+/* Take, release, release again (the bug: a second release on an error
+ * path); then let the workers rely on the lock. */
+static int run_bug(struct own_shared *sh, bool use_mutex, struct own_bug *out)
+    WEFT_NO_THREAD_SAFETY_ANALYSIS
 {
+    sh->use_mutex = use_mutex;
     weft_sem_init(&sh->sem, 1, "ownership.binary");
-    weft_sem_acquire(&sh->sem);
-    weft_sem_release(&sh->sem);
-    weft_sem_release(&sh->sem); /* The bug: a second release on an error path. */
-    *permits_after = weft_sem_available(&sh->sem);
+    out->permits = 0;
+    if (use_mutex) {
+        weft_mutex_lock(&sh->mu);
+        weft_mutex_unlock(&sh->mu);
+        out->second_release = weft_mutex_unlock(&sh->mu);
+    } else {
+        weft_sem_acquire(&sh->sem);
+        weft_sem_release(&sh->sem);
+        out->second_release = weft_sem_release(&sh->sem);
+        out->permits = weft_sem_available(&sh->sem);
+    }
     sh->inside = sh->max_inside = 0;
     sh->counter = 0;
-    return weft_lab_run_threads(WORKERS, own_worker, sh, 0, 30000000000LL);
+    int rc = weft_lab_run_threads(WORKERS, own_worker, sh, 0, 30000000000LL);
+    out->max_inside = sh->max_inside;
+    out->lost = sh->iters * WORKERS - sh->counter;
+    return rc;
 }
 
-/* The same double unlock on a mutex: refused, exclusion intact. */
-static int mutex_double_unlock(void) WEFT_NO_THREAD_SAFETY_ANALYSIS
-{
-    weft_mutex_t m = WEFT_MUTEX_INIT("ownership.double");
-    weft_mutex_lock(&m);
-    weft_mutex_unlock(&m);
-    return weft_mutex_unlock(&m);
-}
-
-static void record(struct weft_lab_ctx *ctx, const struct own_shared *sh, unsigned permits,
-                   int double_unlock)
+static void record(struct weft_lab_ctx *ctx, const struct own_shared *sh,
+                   const struct own_bug *mb, const struct own_bug *sb)
 {
     weft_lab_metric(ctx, "mutex_foreign_unlock_result", sh->foreign_unlock);
     weft_lab_metric(ctx, "mutex_foreign_unlock_refused", sh->foreign_unlock == -EPERM);
     weft_lab_metric(ctx, "mutex_still_held", sh->held_after && sh->foreign_trylock == -EBUSY);
-    weft_lab_metric(ctx, "mutex_double_unlock_result", double_unlock);
+    weft_lab_metric(ctx, "mutex_double_unlock_result", mb->second_release);
+    weft_lab_metric(ctx, "mutex_max_in_critical_section", mb->max_inside);
+    weft_lab_metric(ctx, "mutex_lost_updates", (double)mb->lost);
+    weft_lab_metric(ctx, "semaphore_foreign_release_result", sh->foreign_release);
     weft_lab_metric(ctx, "semaphore_foreign_release_allowed",
                     sh->foreign_release == 0 && sh->signal_wait == 0);
-    weft_lab_metric(ctx, "bug_permits_after_double_release", permits);
-    weft_lab_metric(ctx, "bug_max_in_critical_section", sh->max_inside);
-    uint64_t total = sh->iters * WORKERS;
-    weft_lab_metric(ctx, "bug_lost_updates", (double)(total - sh->counter));
-    static const char *const cols[] = {"result"};
-    weft_lab_table(ctx, "who may release", 1, cols);
-    weft_lab_row(ctx, "mutex: foreign unlock", (double)sh->foreign_unlock);
-    weft_lab_row(ctx, "mutex: double unlock", (double)double_unlock);
-    weft_lab_row(ctx, "sem: foreign release", (double)sh->foreign_release);
-    weft_lab_row(ctx, "sem: permits after bug", (double)permits);
-    weft_lab_row(ctx, "sem: max inside", (double)sh->max_inside);
-    weft_lab_row(ctx, "sem: lost updates", (double)(total - sh->counter));
-    weft_lab_plot(ctx, WEFT_LAB_PLOT_NONE, 0, false, "", "");
+    weft_lab_metric(ctx, "bug_permits_after_double_release", sb->permits);
+    weft_lab_metric(ctx, "bug_max_in_critical_section", sb->max_inside);
+    weft_lab_metric(ctx, "bug_lost_updates", (double)sb->lost);
+    static const char *const cols[] = {"foreign release", "double release", "max inside",
+                                       "lost updates"};
+    weft_lab_table(ctx, "release by a non-owner, and a release too many", 4, cols);
+    weft_lab_row(ctx, "mutex", (double)sh->foreign_unlock, (double)mb->second_release,
+                 (double)mb->max_inside, (double)mb->lost);
+    weft_lab_row(ctx, "binary semaphore", (double)sh->foreign_release,
+                 (double)sb->second_release, (double)sb->max_inside, (double)sb->lost);
+    weft_lab_plot(ctx, WEFT_LAB_PLOT_BARS, 1u << 2, false, "lock",
+                  "threads inside the critical section at once");
 }
 
-static void explain(struct weft_lab_ctx *ctx, const struct own_shared *sh, unsigned permits)
+static void explain(struct weft_lab_ctx *ctx, const struct own_shared *sh,
+                    const struct own_bug *mb, const struct own_bug *sb)
 {
     weft_lab_note(ctx, "A thread that does not own the mutex got %s from weft_mutex_unlock, "
                        "and the owner still held it.", weft_strerror(sh->foreign_unlock));
@@ -163,9 +196,10 @@ static void explain(struct weft_lab_ctx *ctx, const struct own_shared *sh, unsig
                        "woke the waiting thread: that is signalling.", sh->foreign_release);
     weft_lab_note(ctx, "Used as a lock, a binary semaphore released twice had %u permits, and "
                        "%u threads were inside the critical section at once (%llu updates "
-                       "lost); a mutex refuses the second unlock with EPERM.",
-                  permits, sh->max_inside,
-                  (unsigned long long)(sh->iters * WORKERS - sh->counter));
+                       "lost). The mutex refused its second unlock (%s) and kept one thread "
+                       "inside at a time (%llu lost).", sb->permits, sb->max_inside,
+                  (unsigned long long)sb->lost, weft_strerror(mb->second_release),
+                  (unsigned long long)mb->lost);
     weft_lab_note(ctx, "Result codes in the table are negative errno values (EPERM is -%d).",
                   EPERM);
 }
@@ -177,16 +211,16 @@ static int own_run(struct weft_lab_ctx *ctx)
     int rc = run_pair(&sh);
     if (rc != 0)
         return weft_lab_fail(ctx, rc, "signalling threads");
-    unsigned permits = 0;
+    struct own_bug mb, sb;
     sh.iters = weft_lab_scale(ctx, 1000);
-    if ((rc = run_bug(&sh, &permits)) != 0)
+    if ((rc = run_bug(&sh, true, &mb)) != 0 || (rc = run_bug(&sh, false, &sb)) != 0)
         return weft_lab_fail(ctx, rc, "workers");
-    int double_unlock = mutex_double_unlock();
-    record(ctx, &sh, permits, double_unlock);
-    bool refused = sh.foreign_unlock == -EPERM && sh.held_after && sh.foreign_trylock == -EBUSY;
+    record(ctx, &sh, &mb, &sb);
+    bool refused = sh.foreign_unlock == -EPERM && sh.held_after &&
+                   sh.foreign_trylock == -EBUSY && mb.second_release == -EPERM;
     bool allowed = sh.foreign_release == 0 && sh.signal_wait == 0;
-    weft_lab_verdict(ctx, refused && allowed && sh.max_inside > 1);
-    explain(ctx, &sh, permits);
+    weft_lab_verdict(ctx, refused && allowed && mb.max_inside == 1 && sb.max_inside > 1);
+    explain(ctx, &sh, &mb, &sb);
     return 0;
 }
 
