@@ -71,15 +71,31 @@ report-without-gnuplot)
     grep -q '<table>' "$tmp/rep/index.html" || fail "no table"
     [ ! -e "$tmp/rep/race.svg" ] || fail "an SVG appeared without gnuplot"
     ;;
+hard-limit)
+    # An experiment that outlives its hard limit is killed and reported as
+    # an error: exit 1, verdict "not reproduced", the others still run.
+    set +e
+    WEFT_LAB_LIMIT_MS=300 "$weft" lab --json cas-vs-lock ownership >"$tmp/out" 2>"$tmp/err"
+    st=$?
+    set -e
+    [ "$st" -eq 1 ] || fail "expected exit 1 after a kill, got $st"
+    jq -e '.experiments[0].error | test("hard limit")' "$tmp/out" >/dev/null ||
+        fail "no hard-limit error: $(cat "$tmp/out")"
+    jq -e '.experiments[0].verdict == "not reproduced"' "$tmp/out" >/dev/null ||
+        fail "a killed experiment must not be reproduced"
+    # The next one ran too (on a busy machine it may also hit so short a limit).
+    jq -e '.experiments[1].name == "ownership" and .experiments[1].seconds > 0' \
+        "$tmp/out" >/dev/null || fail "the next experiment did not run"
+    ;;
 broken-race | broken-semaphore)
     # The harness must catch a deliberately broken run: check-experiment.sh
     # has to fail, naming the invariant that broke.
     exp=${case_#broken-}
     want=$([ "$exp" = race ] && echo lost_updates_mutex || echo max_in_flight_semaphore)
     set +e
-    # The default budget: a broken lock shows only when threads overlap,
-    # which a quick run on a busy machine may never see.
-    WEFT_LAB_BROKEN=1 LAB_MODE= sh "$(dirname "$0")/check-experiment.sh" "$weft" "$exp" \
+    # The full budget: a broken lock shows only when threads overlap, which
+    # a short run on a busy machine may never see.
+    WEFT_LAB_BROKEN=1 LAB_MODE=--full sh "$(dirname "$0")/check-experiment.sh" "$weft" "$exp" \
         >"$tmp/out" 2>"$tmp/err"
     st=$?
     set -e
