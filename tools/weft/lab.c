@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,11 +56,15 @@ static const struct weft_lab_experiment *find_experiment(const char *name)
     return NULL;
 }
 
-static int usage_error(const char *fmt, const char *arg)
+/* One line on stderr; returns the usage-error exit status. */
+static __attribute__((format(printf, 1, 2))) int usage_error(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fputs("weft lab: ", stderr);
-    fprintf(stderr, fmt, arg);
+    vfprintf(stderr, fmt, ap);
     fputs(" (try 'weft lab --help')\n", stderr);
+    va_end(ap);
     return 2;
 }
 
@@ -104,6 +109,28 @@ static bool is_opt(const char *arg, const char *opt)
     return strncmp(arg, opt, len) == 0 && (arg[len] == '\0' || arg[len] == '=');
 }
 
+static void list_experiments(void)
+{
+    for (size_t i = 0; i < N_EXPERIMENTS; i++)
+        printf("%-28s %s\n", experiments[i]->name, experiments[i]->claim);
+}
+
+static void help(void)
+{
+    printf("%s\n\n"
+           "Runs concurrency experiments and computes each verdict from its measurements.\n\n"
+           "  --list        name every experiment with its claim\n"
+           "  --quick       a fraction of a second each (noisy numbers)\n"
+           "  --full        longer runs for tighter numbers\n"
+           "  --seed N      seed for the randomised parts (printed in every output)\n"
+           "  --json        one JSON document on stdout instead of text\n"
+           "  --report DIR  also write DIR/index.html with tables and plots (gnuplot)\n\n"
+           "experiments:\n",
+           usage_line);
+    for (size_t i = 0; i < N_EXPERIMENTS; i++)
+        printf("  %s\n", experiments[i]->name);
+}
+
 /* Returns -1 to go on, or an exit status. */
 static int parse_one(struct lab_opts *o, int argc, char **argv, int *i)
 {
@@ -115,21 +142,21 @@ static int parse_one(struct lab_opts *o, int argc, char **argv, int *i)
     else if (strcmp(a, "--quick") == 0 || strcmp(a, "--full") == 0) {
         enum weft_lab_mode m = a[2] == 'q' ? WEFT_LAB_QUICK : WEFT_LAB_FULL;
         if (o->mode != WEFT_LAB_DEFAULT && o->mode != m)
-            return usage_error("%s", "--quick and --full exclude each other");
+            return usage_error("--quick and --full exclude each other");
         o->mode = m;
     } else if (is_opt(a, "--seed")) {
         const char *v = opt_value(argc, argv, i, "--seed");
         if (v == NULL)
-            return usage_error("%s", "--seed needs a value");
+            return usage_error("--seed needs a value");
         if (parse_seed(o, v) != 0)
             return 2;
     } else if (is_opt(a, "--report")) {
         const char *v = opt_value(argc, argv, i, "--report");
         if (v == NULL || v[0] == '\0')
-            return usage_error("%s", "--report needs a directory");
+            return usage_error("--report needs a directory");
         o->report_dir = v;
     } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-        printf("%s\n", usage_line);
+        help();
         return 0;
     } else if (a[0] == '-')
         return usage_error("unknown option '%s'", a);
@@ -153,12 +180,6 @@ static int parse_args(struct lab_opts *o, int argc, char **argv)
     if (!o->seed_given)
         o->seed = weft_lab_mix(weft_now_ns() ^ (uint64_t)getpid()) % 1000000000u;
     return -1;
-}
-
-static void list_experiments(void)
-{
-    for (size_t i = 0; i < N_EXPERIMENTS; i++)
-        printf("%-28s %s\n", experiments[i]->name, experiments[i]->claim);
 }
 
 /* ---- running ----------------------------------------------------------------- */
