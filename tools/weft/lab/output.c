@@ -143,11 +143,35 @@ static void print_table(FILE *out, const struct weft_lab_table *t)
     }
 }
 
+/* Print text after a label, wrapped at about 96 columns, continuation lines
+ * indented under the text. */
+static void print_wrapped(FILE *out, const char *label, const char *text)
+{
+    const unsigned width = 96, indent = (unsigned)strlen(label);
+    unsigned col = indent;
+    fputs(label, out);
+    while (*text != '\0') {
+        size_t word = strcspn(text, " ");
+        if (col > indent && col + 1 + word > width) {
+            fprintf(out, "\n%*s", (int)indent, "");
+            col = indent;
+        } else if (col > indent) {
+            fputc(' ', out);
+            col++;
+        }
+        fwrite(text, 1, word, out);
+        col += (unsigned)word;
+        text += word;
+        text += strspn(text, " ");
+    }
+    fputc('\n', out);
+}
+
 void weft_lab_print_entry(FILE *out, const struct weft_lab_entry *e)
 {
     const struct weft_lab_result *r = e->res;
     fprintf(out, "\n== %s  (%.1f s)\n", e->exp->name, r->seconds);
-    fprintf(out, "claim: %s\n", e->exp->claim);
+    print_wrapped(out, "claim: ", e->exp->claim);
     if (r->error != 0)
         fprintf(out, "error: %s (%s)\n", r->error_msg, weft_strerror(r->error));
     print_table(out, &r->table);
@@ -155,7 +179,7 @@ void weft_lab_print_entry(FILE *out, const struct weft_lab_entry *e)
         fprintf(out, "check report:\n%s\n", r->check_report);
     fprintf(out, "verdict: %s\n", weft_lab_verdict_name(r));
     if (r->notes[0] != '\0')
-        fprintf(out, "notes: %s\n", r->notes);
+        print_wrapped(out, "notes: ", r->notes);
 }
 
 void weft_lab_print_summary(FILE *out, const struct weft_lab_session *s)
