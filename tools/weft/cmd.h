@@ -10,6 +10,7 @@ struct weft_cmd {
 };
 
 extern const struct weft_cmd weft_cmd_version;
+extern const struct weft_cmd weft_cmd_check;
 extern const struct weft_cmd weft_cmd_lab;
 
 #endif
