@@ -44,6 +44,9 @@ deadlock)
     check "$m | .timedlock_completed == 2 * .rounds_per_thread"
     check "$m | .lost_updates_lock_all == 0 and .lost_updates_trylock_backoff == 0"
     check "$m | .lost_updates_timedlock == 0"
+    # The check layer saw the forced cycle (the report text is in check_report).
+    check "$m | .check_reports >= 1"
+    check '.experiments[0].check_report | test("==weft==")'
     ;;
 livelock)
     check "$m | .polite_attempts_per_sec > 0 and .backoff_attempts_per_sec > 0"
@@ -57,6 +60,8 @@ semaphore)
     check "$m | .max_in_flight_semaphore == .permits and .max_in_flight_mutex == 1"
     check "$m | .max_in_flight_unlimited <= .workers and .max_in_flight_unlimited >= 1"
     check "$m | .leak_permits_left == 0 and .leak_timeouts >= 1"
+    check "$m | .check_reports >= 1"
+    check '.experiments[0].check_report | test("==weft==")'
     ;;
 ownership)
     check "$m | .mutex_foreign_unlock_refused == 1 and .mutex_still_held == 1"

@@ -124,6 +124,20 @@ void weft_lab_note_load(struct weft_lab_ctx *ctx);
  */
 bool weft_lab_broken(void);
 
+/*
+ * The check layer (weft/check.h). weft_lab_check_begin() switches checking
+ * on for the rest of the experiment's process and captures every report
+ * into res->check_report (whole reports, while they fit). Call it after the
+ * unchecked measurements: checking slows every lock operation.
+ * weft_lab_check_collect() records the metrics check_reports and
+ * check_reports_<kind> (dashes become underscores) and returns the total.
+ * weft_lab_check_count() returns how many reports of one kind arrived
+ * (any thread).
+ */
+void weft_lab_check_begin(struct weft_lab_ctx *ctx);
+unsigned weft_lab_check_collect(struct weft_lab_ctx *ctx);
+unsigned weft_lab_check_count(const char *kind);
+
 /* ---- budgets --------------------------------------------------------------- */
 
 /* A time budget: default_ms in the default mode, a fraction with --quick,

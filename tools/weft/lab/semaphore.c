@@ -10,11 +10,17 @@
  * as an early return on an error path would; workers acquire with a timed
  * wait, so exhaustion shows as timeouts instead of a hang.
  *
+ * The leak run has the check layer on: its permit ledger reports the
+ * leaked permits (which thread holds each, acquired where) when a leaking
+ * worker exits and when an acquire has waited past WEFT_CHECK_SEM_WAIT_MS
+ * (set to 50 ms here unless the environment says otherwise).
+ *
  * Verdict: reproduced when the observed maximum in flight equals N with the
- * semaphore and 1 with the mutex, and the leak run ended with no permit left
- * and at least one acquire timing out.
+ * semaphore and 1 with the mutex, the leak run ended with no permit left
+ * and at least one acquire timing out, and the check layer reported it.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "weft.h"
 #include "lab/lab.h"
@@ -97,19 +103,8 @@ static int run_cap(struct sem_shared *sh, enum cap cap, bool leak)
     return weft_lab_run_threads(WORKERS, sem_thread, sh, 0, 30000000000LL);
 }
 
-/*
- * The place for the check layer's permit-ledger report. With src/check
- * built, the leak run enables checking and the exhaustion report (which
- * thread holds each permit and the file:line where it acquired it) is
- * copied into ctx->res->check_report here. Until then there is none.
- */
-static void attach_check_report(struct weft_lab_ctx *ctx)
-{
-    weft_lab_note(ctx, "Naming the holders of the leaked permits and the sites that acquired "
-                       "them needs the check layer's permit ledger, which is not built yet.");
-}
-
-static void explain(struct weft_lab_ctx *ctx, const unsigned max[], const struct sem_shared *sh)
+static void explain(struct weft_lab_ctx *ctx, const unsigned max[], const struct sem_shared *sh,
+                    unsigned reports)
 {
     weft_lab_note(ctx, "%u workers: at most %u ran at once under a %u-permit semaphore, %u "
                        "under a mutex, %u with no cap.", WORKERS, max[CAP_SEM], PERMITS,
@@ -118,7 +113,29 @@ static void explain(struct weft_lab_ctx *ctx, const unsigned max[], const struct
                        "after %llu tasks: %u left, and %llu acquires timed out instead of "
                        "hanging forever.", (unsigned long long)sh->done,
                   weft_sem_available(&sh->sem), (unsigned long long)sh->timeouts);
-    attach_check_report(ctx);
+    if (reports > 0)
+        weft_lab_note(ctx, "The check layer's permit ledger made %u report%s (shown above): "
+                           "which thread holds each permit and where it acquired it.",
+                      reports, reports == 1 ? "" : "s");
+    else
+        weft_lab_note(ctx, "The check layer made no report about the leaked permits.");
+}
+
+/* The leak run, with the check layer on and its exhaustion threshold below
+ * our acquire timeout, so the ledger is reported while workers wait. */
+static int run_leak(struct weft_lab_ctx *ctx, struct sem_shared *sh)
+{
+    setenv("WEFT_CHECK_SEM_WAIT_MS", "50", 0); /* a user's own setting wins */
+    sh->wait_ns = 200000000;
+    weft_lab_check_begin(ctx);
+    int rc = run_cap(sh, CAP_SEM, true);
+    if (rc != 0)
+        return weft_lab_fail(ctx, rc, "leak run");
+    weft_lab_row(ctx, "leaking semaphore", (double)sh->max_seen, (double)sh->done);
+    weft_lab_metric(ctx, "leak_tasks_done", (double)sh->done);
+    weft_lab_metric(ctx, "leak_permits_left", weft_sem_available(&sh->sem));
+    weft_lab_metric(ctx, "leak_timeouts", (double)sh->timeouts);
+    return 0;
 }
 
 static int sem_run(struct weft_lab_ctx *ctx)
@@ -141,26 +158,24 @@ static int sem_run(struct weft_lab_ctx *ctx)
         weft_lab_metric(ctx, key, max[c]);
         weft_lab_row(ctx, cap_name[c], (double)max[c], (double)sh.done);
     }
-    sh.wait_ns = (int64_t)weft_lab_budget_ns(ctx, 100);
-    int rc = run_cap(&sh, CAP_SEM, true);
+    int rc = run_leak(ctx, &sh);
     if (rc != 0)
-        return weft_lab_fail(ctx, rc, "leak run");
-    weft_lab_row(ctx, "leaking semaphore", (double)sh.max_seen, (double)sh.done);
+        return rc;
+    unsigned reports = weft_lab_check_collect(ctx);
     weft_lab_plot(ctx, WEFT_LAB_PLOT_BARS, 1u, false, "cap", "max in flight");
     weft_lab_metric(ctx, "permits", PERMITS);
     weft_lab_metric(ctx, "workers", WORKERS);
-    weft_lab_metric(ctx, "leak_tasks_done", (double)sh.done);
-    weft_lab_metric(ctx, "leak_permits_left", weft_sem_available(&sh.sem));
-    weft_lab_metric(ctx, "leak_timeouts", (double)sh.timeouts);
     weft_lab_verdict(ctx, max[CAP_SEM] == PERMITS && max[CAP_MUTEX] == 1 &&
-                              weft_sem_available(&sh.sem) == 0 && sh.timeouts >= 1);
-    explain(ctx, max, &sh);
+                              weft_sem_available(&sh.sem) == 0 && sh.timeouts >= 1 &&
+                              reports >= 1);
+    explain(ctx, max, &sh, reports);
     return 0;
 }
 
 const struct weft_lab_experiment weft_lab_semaphore = {
     "semaphore",
     "A counting semaphore with N permits caps the work in flight at N (a mutex at 1); a "
-    "forgotten release leaks a permit until none are left and every acquire waits.",
+    "forgotten release leaks permits until none are left and every acquire waits, and the "
+    "check layer names the holders and where they acquired.",
     sem_run,
 };
