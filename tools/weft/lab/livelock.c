@@ -20,7 +20,7 @@
 #include "weft.h"
 #include "lab/lab.h"
 
-#define HOLD_NS 2000u /* own lock held before trying the other's */
+#define HOLD_NS 5000u /* own lock held before trying the other's */
 
 struct ll_shared {
     weft_mutex_t lock[2];

@@ -11,9 +11,11 @@
  * waits with a timed lock, so even total starvation ends (as a timeout,
  * counted as a wait of the full timeout).
  *
- * Verdict: reproduced when the occasional thread's longest wait under the
- * unfair weft_mutex is at least 5 times its longest wait under
- * weft_fairlock.
+ * Verdict: reproduced when the occasional thread's mean wait under the
+ * unfair weft_mutex is at least 5 times its mean wait under weft_fairlock,
+ * and its longest wait is longer too. (The mean is the robust measure: a
+ * single longest wait on a shared machine is dominated by scheduling noise,
+ * for the fair lock as much as for the unfair one.)
  */
 #include <stdio.h>
 
@@ -21,7 +23,7 @@
 #include "weft.h"
 #include "lab/lab.h"
 
-#define CS_NS 2000u /* greedy critical section */
+#define CS_NS 10000u /* greedy critical section: long enough that waiting matters */
 #define MAX_GREEDY 8
 
 struct st_shared {
@@ -170,7 +172,10 @@ static int st_run(struct weft_lab_ctx *ctx)
     static struct st_shared sh;
     weft_mutex_init(&sh.mu, "starvation.unfair");
     weft_fairlock_init(&sh.fl, "starvation.fair");
-    unsigned greedy_n = ctx->cpus < 2 ? 2 : ctx->cpus > MAX_GREEDY ? MAX_GREEDY : ctx->cpus;
+    /* Twice the CPUs (4 to 8): more greedy threads than CPUs keep the lock
+     * busy even while some of them are preempted. */
+    unsigned greedy_n = 2 * ctx->cpus;
+    greedy_n = greedy_n < 4 ? 4 : greedy_n > MAX_GREEDY ? MAX_GREEDY : greedy_n;
     sh.budget_ns = weft_lab_budget_ns(ctx, 1500);
     sh.cap_ns = (int64_t)weft_lab_budget_ns(ctx, 500);
     struct st_outcome unfair, fair;
@@ -187,13 +192,15 @@ static int st_run(struct weft_lab_ctx *ctx)
     weft_lab_plot(ctx, WEFT_LAB_PLOT_BARS, 3u, true, "lock", "wait (ms / us)");
     weft_lab_metric(ctx, "greedy_threads", greedy_n);
     weft_lab_metric(ctx, "wait_cap_ms", (double)sh.cap_ns / 1e6);
-    double ratio = fair.max_wait_ms > 0 ? unfair.max_wait_ms / fair.max_wait_ms : 0;
-    weft_lab_metric(ctx, "max_wait_ratio", ratio);
-    weft_lab_verdict(ctx, ratio >= 5);
-    weft_lab_note(ctx, "%u greedy threads: the occasional thread waited up to %.2f ms for the "
-                       "unfair mutex (%.0f timeouts at %.0f ms) and up to %.2f ms for the fair "
-                       "lock: %.1fx (threshold 5x).", greedy_n, unfair.max_wait_ms,
-                  unfair.timeouts, (double)sh.cap_ns / 1e6, fair.max_wait_ms, ratio);
+    double ratio = fair.mean_wait_us > 0 ? unfair.mean_wait_us / fair.mean_wait_us : 0;
+    weft_lab_metric(ctx, "mean_wait_ratio", ratio);
+    weft_lab_verdict(ctx, ratio >= 5 && unfair.max_wait_ms > fair.max_wait_ms);
+    weft_lab_note(ctx, "%u greedy threads: the occasional thread waited %.0f us on average and "
+                       "up to %.2f ms for the unfair mutex (%.0f timeouts at %.0f ms); %.0f us "
+                       "and up to %.2f ms for the fair lock. Mean wait ratio %.1fx (threshold "
+                       "5x, with a longer worst case too).", greedy_n, unfair.mean_wait_us,
+                  unfair.max_wait_ms, unfair.timeouts, (double)sh.cap_ns / 1e6,
+                  fair.mean_wait_us, fair.max_wait_ms, ratio);
     weft_lab_note_load(ctx);
     weft_lab_note(ctx, "The fair lock hands over in arrival order, so the wait is bounded by "
                        "the queue ahead; the cost is a wake-up on every hand-over, visible as "
