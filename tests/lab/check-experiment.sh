@@ -88,6 +88,12 @@ optimistic-vs-pessimistic)
     check "$m | .lost_updates_optimistic == 0 and .lost_updates_pessimistic == 0"
     check "$m | .updates_per_sec_optimistic_low > 0 and .updates_per_sec_pessimistic_high > 0"
     ;;
+pool-starvation)
+    # Never hangs: every parent finishes; the fixes run every child, no EDEADLK.
+    check "$m | .shared_pool_timeouts == 0 and .shared_pool_parents_done == .rounds * .workers"
+    check "$m | .bulkhead_edeadlk == 0 and .bulkhead_children_done == .rounds * .workers"
+    check "$m | .inline_edeadlk == 0 and .inline_children_done == .rounds * .workers"
+    ;;
 *)
     echo "FAIL: no invariants known for experiment '$name'" >&2
     exit 1
