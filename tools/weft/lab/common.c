@@ -204,7 +204,7 @@ int weft_lab_run_threads(unsigned n, void *(*fn)(void *), void *args, size_t str
     }
     for (unsigned i = 0; i < started; i++) {
         if (pthread_timedjoin_np(tids[i], NULL, &at) != 0) {
-            err = -ETIMEDOUT; /* Left running: the runner's limit ends the process. */
+            err = -ETIMEDOUT; /* Left running: see lab.h. */
             break;
         }
     }

@@ -155,9 +155,11 @@ uint64_t weft_lab_mix(uint64_t x);
 
 /*
  * Start n threads running fn(args + i * stride) and join them, waiting at
- * most timeout_ns in total. 0; -ETIMEDOUT if some thread did not finish (it
- * is left running: the runner's time limit ends the process); or a negative
- * errno if a thread could not be created (those already started are joined).
+ * most timeout_ns in total. 0; -ETIMEDOUT if some thread did not finish; or
+ * a negative errno if a thread could not be created (those already started
+ * are joined). After -ETIMEDOUT the stuck threads still use their arguments:
+ * the experiment must return weft_lab_fail() at once, and its process ends
+ * (taking the threads with it) as soon as run() returns.
  */
 int weft_lab_run_threads(unsigned n, void *(*fn)(void *), void *args, size_t stride,
                          int64_t timeout_ns);
