@@ -168,12 +168,8 @@ static weft__cknode_t *weft__ck_create_locked(const weft__ck_lock_t *l, void *si
 weft__cknode_t *weft__ck_node(weft__ckthread_t *t, const weft__ck_lock_t *l, void *site)
 {
     size_t slot = ((uintptr_t)l->addr >> 4) & (WEFT__CK_NCACHE - 1);
-    weft__cknode_t *n = t->ncache[slot].n;
-    /* Nodes are never freed: reading a stale one is safe; address, life and
-     * generation tell whether it still describes this lock. */
-    if (n != NULL && t->ncache[slot].addr == l->addr && n->addr == l->addr &&
-        __atomic_load_n(&n->alive, __ATOMIC_ACQUIRE) &&
-        __atomic_load_n(&n->gen, __ATOMIC_RELAXED) == t->ncache[slot].gen)
+    weft__cknode_t *n = weft__ck_node_cached(t, l->addr);
+    if (n != NULL)
         return n;
     weft__rawlock_lock(&weft__ck.lock);
     n = weft__ck_find_locked(l->addr);
@@ -236,7 +232,8 @@ static int weft__ck_held_index(const weft__ckthread_t *t, const weft__cknode_t *
 
 /* Relaxed stores: other threads read the stack only for owner lookups,
  * which are snapshots confirmed over time (see weft__ck_owner). */
-static void weft__ck_push(weft__ckthread_t *t, weft__cknode_t *n, unsigned flags, void *site)
+static inline void weft__ck_push(weft__ckthread_t *t, weft__cknode_t *n, unsigned flags,
+                                 void *site)
 {
     unsigned k = t->nheld;
     if (k == WEFT__CK_HELD_MAX)
@@ -297,6 +294,9 @@ void weft__check_acquire_pre(const weft__ck_lock_t *l, unsigned flags, void *sit
             weft__ck_add_edges(t, n, flags, site);
         t->waiting_gen = n->gen;
         t->deadlock_seen = 0;
+        /* seq_cst: a holder that does not see us waiting does not count its
+         * acquisition, which only delays a starvation report. */
+        __atomic_fetch_add(&n->nwaiting, 1, __ATOMIC_SEQ_CST);
         t->wait_acq0 = __atomic_load_n(&n->acquisitions, __ATOMIC_RELAXED);
         /* Release: pairs with the acquire loads in the wait-for walk
          * (weft__ck_waitfor_cycle) of other threads. */
@@ -312,6 +312,35 @@ void weft__check_acquire_pre(const weft__ck_lock_t *l, unsigned flags, void *sit
  * edge, the graph; never calls into libc on the fast path, so errno is
  * preserved.
  */
+/* The acquisition when something is not in this thread's caches: a new
+ * node or an edge not yet contributed. */
+static WEFT__COLD void weft__check_acquired_slow(weft__ckthread_t *t, const weft__ck_lock_t *l,
+                                                unsigned flags, void *site)
+{
+    t->busy = true;
+    weft__cknode_t *n = weft__ck_node(t, l, site);
+    if (n != NULL) {
+        if (!(flags & WEFT__CK_TRY) && t->nheld > 0)
+            weft__ck_add_edges(t, n, flags, site);
+        weft__ck_push(t, n, flags, site);
+    }
+    t->busy = false;
+}
+
+/* True when every edge from a held lock to n is in this thread's cache. */
+static inline bool weft__ck_edges_cached(const weft__ckthread_t *t, const weft__cknode_t *n)
+{
+    for (unsigned i = 0; i < t->nheld; i++) {
+        const weft__cknode_t *from = t->held[i].n;
+        if (from == n)
+            continue;
+        uint64_t key = weft__ck_edge_key(from, n);
+        if (t->ecache[weft__ck_eslot(key)] != key)
+            return false;
+    }
+    return true;
+}
+
 void weft__check_acquired(const weft__ck_lock_t *l, unsigned flags, void *site)
 {
     weft__ckthread_t *t = weft__ck_tls;
@@ -319,18 +348,20 @@ void weft__check_acquired(const weft__ck_lock_t *l, unsigned flags, void *site)
         t = weft__ck_self();
     if (t == NULL || t->busy)
         return;
-    t->busy = true;
-    weft__cknode_t *n = weft__ck_node(t, l, site);
-    if (n != NULL) {
-        if (!(flags & WEFT__CK_TRY) && t->nheld > 0)
-            weft__ck_add_edges(t, n, flags, site);
+    weft__cknode_t *n = weft__ck_node_cached(t, l->addr);
+    if (weft__unlikely(n == NULL ||
+                       (!(flags & WEFT__CK_TRY) && !weft__ck_edges_cached(t, n)))) {
+        weft__check_acquired_slow(t, l, flags, site);
+        n = weft__ck_node_cached(t, l->addr);
+    } else {
         weft__ck_push(t, n, flags, site);
-        if (!(flags & WEFT__CK_READ))
-            __atomic_store_n(&n->acquisitions,
-                             __atomic_load_n(&n->acquisitions, __ATOMIC_RELAXED) + 1,
-                             __ATOMIC_RELAXED);
     }
-    t->busy = false;
+    /* Counted only while someone waits (a starvation report needs it then),
+     * so uncontended acquisitions write nothing shared. Only exclusive
+     * holders count, and the lock serialises them: load and store suffice. */
+    if (n != NULL && !(flags & WEFT__CK_READ) && __atomic_load_n(&n->nwaiting, __ATOMIC_RELAXED))
+        __atomic_store_n(&n->acquisitions, __atomic_load_n(&n->acquisitions, __ATOMIC_RELAXED) + 1,
+                         __ATOMIC_RELAXED);
 }
 
 void weft__check_acquire_post(const weft__ck_lock_t *l, unsigned flags, bool acquired,
@@ -339,8 +370,11 @@ void weft__check_acquire_post(const weft__ck_lock_t *l, unsigned flags, bool acq
     weft__ckthread_t *t = weft__ck_self();
     if (t == NULL || t->busy)
         return;
-    if (__atomic_load_n(&t->waiting_on, __ATOMIC_RELAXED) != NULL)
+    weft__cknode_t *w = __atomic_load_n(&t->waiting_on, __ATOMIC_RELAXED);
+    if (w != NULL) {
         __atomic_store_n(&t->waiting_on, NULL, __ATOMIC_RELEASE);
+        __atomic_fetch_sub(&w->nwaiting, 1, __ATOMIC_RELAXED);
+    }
     if (!acquired)
         return;
     t->busy = true;
@@ -351,9 +385,8 @@ void weft__check_acquire_post(const weft__ck_lock_t *l, unsigned flags, bool acq
     t->pending_addr = NULL;
     if (n != NULL) {
         weft__ck_push(t, n, flags, site);
-        /* Only exclusive holders count, and the lock serialises them, so a
-         * load and a store suffice (no read-modify-write on a shared line). */
-        if (!(flags & WEFT__CK_READ))
+        /* As in weft__check_acquired: counted only while someone waits. */
+        if (!(flags & WEFT__CK_READ) && __atomic_load_n(&n->nwaiting, __ATOMIC_RELAXED))
             __atomic_store_n(&n->acquisitions,
                              __atomic_load_n(&n->acquisitions, __ATOMIC_RELAXED) + 1,
                              __ATOMIC_RELAXED);
@@ -361,20 +394,13 @@ void weft__check_acquire_post(const weft__ck_lock_t *l, unsigned flags, bool acq
     t->busy = false;
 }
 
-int weft__check_release(const weft__ck_lock_t *l, unsigned flags, void *site)
+static WEFT__COLD int weft__check_release_slow(const weft__ck_lock_t *l, unsigned flags,
+                                              void *site)
 {
-    weft__ckthread_t *t = weft__ck_tls;
-    if (weft__unlikely(t == NULL))
-        t = weft__ck_self();
+    weft__ckthread_t *t = weft__ck_self();
     if (t == NULL || t->busy)
         return 0;
-    /* Fast path: the lock on top of the held stack (the usual LIFO order). */
-    unsigned k = t->nheld;
-    if (k > 0 && t->held[k - 1].n != NULL && t->held[k - 1].n->addr == l->addr &&
-        t->held[k - 1].gen == t->held[k - 1].n->gen) {
-        __atomic_store_n(&t->nheld, k - 1, __ATOMIC_RELAXED);
-        return 0;
-    }
+    int saved_errno = errno; /* the slow path may call into libc */
     t->busy = true;
     int r = 0;
     weft__cknode_t *n = weft__ck_node(t, l, site);
@@ -389,7 +415,23 @@ int weft__check_release(const weft__ck_lock_t *l, unsigned flags, void *site)
         }
     }
     t->busy = false;
+    errno = saved_errno;
     return r;
+}
+
+int weft__check_release(const weft__ck_lock_t *l, unsigned flags, void *site)
+{
+    /* Fast path: the lock on top of the held stack (the usual LIFO order). */
+    weft__ckthread_t *t = weft__ck_tls;
+    if (weft__likely(t != NULL && !t->busy)) {
+        unsigned k = t->nheld;
+        const weft__cknode_t *top = k > 0 ? t->held[k - 1].n : NULL;
+        if (top != NULL && top->addr == l->addr && t->held[k - 1].gen == top->gen) {
+            __atomic_store_n(&t->nheld, k - 1, __ATOMIC_RELAXED);
+            return 0;
+        }
+    }
+    return weft__check_release_slow(l, flags, site);
 }
 
 int weft__check_blocked(const weft__ck_lock_t *l, unsigned flags, uint64_t waited_ns)

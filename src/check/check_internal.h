@@ -60,8 +60,10 @@ typedef struct weft__cknode {
     /* semaphores: the permit ledger; protected by weft__ck.lock */
     struct weft__ckpermit *permits;
     bool sem_resource;             /* a permit was released by its taker */
-    uint64_t acquisitions;         /* atomic, relaxed; written only by exclusive holders
-                                      (the lock serialises them), read by waiters */
+    uint64_t acquisitions;         /* atomic, relaxed; counted only while some thread
+                                      waits (nwaiting), by exclusive holders (the lock
+                                      serialises them); read by the waiters */
+    uint32_t nwaiting;             /* atomic: threads in a checked blocking wait */
 } weft__cknode_t;
 
 typedef struct weft__ckpermit {
@@ -113,6 +115,39 @@ extern struct weft__ckglobal weft__ck;
 
 weft__ckthread_t *weft__ck_self(void);
 weft__cknode_t *weft__ck_node(weft__ckthread_t *t, const weft__ck_lock_t *l, void *site);
+
+/* The node cache probe, inlined into the hot paths. Nodes are never freed
+ * and a node's address never changes (a dead node is only reused for the
+ * same address), so a stale entry is safe to read; life and generation
+ * tell whether it still describes this lock. */
+static inline weft__cknode_t *weft__ck_node_cached(const weft__ckthread_t *t, const void *addr)
+{
+    size_t slot = ((uintptr_t)addr >> 4) & (WEFT__CK_NCACHE - 1);
+    weft__cknode_t *n = t->ncache[slot].n;
+    if (n != NULL && t->ncache[slot].addr == addr &&
+        /* Acquire: pairs with the release store of alive in lock_destroy. */
+        __atomic_load_n(&n->alive, __ATOMIC_ACQUIRE) &&
+        __atomic_load_n(&n->gen, __ATOMIC_RELAXED) == t->ncache[slot].gen)
+        return n;
+    return NULL;
+}
+
+/* A well-mixed 64-bit key for the edge (a, b) in their current lives;
+ * never 0 (0 marks an empty edge-cache slot). */
+static inline uint64_t weft__ck_edge_key(const weft__cknode_t *a, const weft__cknode_t *b)
+{
+    uint64_t k = (uint64_t)(uintptr_t)a ^ ((uint64_t)(uintptr_t)b * 0x9E3779B97F4A7C15ull);
+    k ^= ((uint64_t)a->gen << 48) ^ ((uint64_t)b->gen << 32);
+    k ^= k >> 33;
+    k *= 0xFF51AFD7ED558CCDull;
+    k ^= k >> 29;
+    return k | 1;
+}
+
+static inline size_t weft__ck_eslot(uint64_t key)
+{
+    return (size_t)(key >> 20) & (WEFT__CK_ECACHE - 1);
+}
 /* The thread holding n exclusively (from the threads' held stacks), with
  * where it acquired it; NULL if none. Racy by nature: a snapshot. */
 weft__ckthread_t *weft__ck_owner(weft__cknode_t *n, void **site);

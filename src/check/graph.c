@@ -23,24 +23,6 @@
 
 #define WEFT__CK_DFS_MAX 64
 
-/* A well-mixed 64-bit key for the pair (a, b) in their current lives. */
-static uint64_t weft__ck_edge_key(const weft__cknode_t *a, const weft__cknode_t *b)
-{
-    uint64_t k = (uint64_t)(uintptr_t)a ^ ((uint64_t)(uintptr_t)b * 0x9E3779B97F4A7C15ull);
-    k ^= ((uint64_t)a->gen << 48) ^ ((uint64_t)b->gen << 32);
-    k ^= k >> 33;
-    k *= 0xFF51AFD7ED558CCDull;
-    k ^= k >> 33;
-    k *= 0xC4CEB9FE1A85EC53ull;
-    k ^= k >> 33;
-    return k | 1; /* 0 marks an empty slot */
-}
-
-static size_t weft__ck_eslot(uint64_t key)
-{
-    return (size_t)(key >> 20) & (WEFT__CK_ECACHE - 1);
-}
-
 static bool weft__ck_ecache_hit(weft__ckthread_t *t, uint64_t key)
 {
     return t->ecache[weft__ck_eslot(key)] == key;

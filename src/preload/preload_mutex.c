@@ -133,7 +133,9 @@ WEFT_PRELOAD_API int pthread_mutex_unlock(pthread_mutex_t *m)
     weft__pl_init();
     if (weft__pl_watch()) {
         weft__ck_lock_t cl = weft__pm_lock(m);
-        WEFT__PL_CALL((void)weft__check_release(&cl, 0, __builtin_return_address(0)));
+        weft__pl_depth++; /* errno is preserved by weft__check_release */
+        (void)weft__check_release(&cl, 0, __builtin_return_address(0));
+        weft__pl_depth--;
     }
     return weft__real_pthread_mutex_unlock(m);
 }
