@@ -260,9 +260,12 @@ static void html_head(FILE *f, const struct weft_lab_session *s, bool gnuplot)
     html_str(f, m->kernel);
     fputs("</td></tr><tr><th>compiler</th><td>", f);
     html_str(f, m->compiler);
-    fprintf(f, "</td></tr><tr><th>build</th><td>%s</td></tr><tr><th>mode</th><td>%s</td></tr>"
-               "<tr><th>seed</th><td>%llu</td></tr><tr><th>weft</th><td>%s</td></tr></table>\n",
-            m->build, weft_lab_mode_name(s->mode), (unsigned long long)s->seed, weft_version());
+    fprintf(f, "</td></tr><tr><th>build</th><td>%s</td></tr><tr><th>load average</th>"
+               "<td>%.2f</td></tr><tr><th>mode</th><td>%s</td></tr><tr><th>seed</th><td>%llu"
+               "</td></tr><tr><th>weft</th><td>%s</td></tr><tr><th>run time</th><td>%.1f s"
+               "</td></tr></table>\n",
+            m->build, m->load_average, weft_lab_mode_name(s->mode), (unsigned long long)s->seed,
+            weft_version(), s->seconds);
     if (!gnuplot)
         fputs("<p class=\"error\">gnuplot was not found on PATH, so this page has no plots; "
               "install gnuplot (Debian: gnuplot-nox) and run again to get them.</p>\n",
