@@ -196,6 +196,7 @@ extern const struct weft_lab_experiment weft_lab_semaphore;
 extern const struct weft_lab_experiment weft_lab_ownership;
 extern const struct weft_lab_experiment weft_lab_cas_vs_lock;
 extern const struct weft_lab_experiment weft_lab_conc_vs_par;
+extern const struct weft_lab_experiment weft_lab_pool_starvation;
 extern const struct weft_lab_experiment weft_lab_memory_order;
 extern const struct weft_lab_experiment weft_lab_optimistic;
 
