@@ -14,8 +14,9 @@
  * with a timeout, so nothing can hang even if detection failed.
  *
  * Verdict: reproduced when in the shared pool at least one wait returned
- * -EDEADLK and every parent finished, while the bulkhead and inline runs
- * finished every parent and child with no -EDEADLK.
+ * -EDEADLK, a deadlock report was made, no wait timed out and every parent
+ * finished, while the bulkhead and inline runs finished every parent and
+ * child with no -EDEADLK.
  */
 #include <stdio.h>
 #include <string.h>
@@ -128,9 +129,11 @@ static int run_mode(enum mode m, unsigned rounds, struct ps_outcome *o)
 /*
  * The pool prints its deadlock report on stderr (or through the check
  * layer's reporter, which weft_lab_check_begin captures). To show it in the
- * result as well, stderr is sent to a memory file for the shared-pool run;
- * afterwards everything is copied back to the real stderr, and the first
- * report is kept in check_report if the reporter did not already get it.
+ * result, stderr goes to a memory file for the shared-pool run; afterwards
+ * the first report is kept in check_report (unless the reporter already
+ * filled it), the reports are counted, and anything printed before the
+ * first report is copied back to the real stderr. The repeats (one report
+ * per round) are not.
  */
 struct err_capture {
     int saved, mem;
@@ -149,10 +152,9 @@ static void capture_begin(struct err_capture *c)
 }
 
 /* The first report in text: from its ===== rule to the next report's. */
-static void keep_first_report(struct weft_lab_ctx *ctx, const char *text)
+static void keep_first_report(struct weft_lab_ctx *ctx, const char *start)
 {
-    const char *start = strstr(text, "=====");
-    if (start == NULL || ctx->res->check_report[0] != '\0')
+    if (ctx->res->check_report[0] != '\0')
         return;
     const char *end = strstr(start + 1, "\n=====");
     size_t len = end != NULL ? (size_t)(end - start) + 1 : strlen(start);
@@ -160,6 +162,20 @@ static void keep_first_report(struct weft_lab_ctx *ctx, const char *text)
         len = sizeof ctx->res->check_report - 1;
     memcpy(ctx->res->check_report, start, len);
     ctx->res->check_report[len] = '\0';
+}
+
+static void use_captured(struct weft_lab_ctx *ctx, const char *text, size_t size)
+{
+    const char *first = strstr(text, "=====");
+    size_t before = first != NULL ? (size_t)(first - text) : size;
+    if (strspn(text, " \n") < before) /* something other than reports: pass it on */
+        (void)!write(STDERR_FILENO, text, before);
+    unsigned reports = 0;
+    for (const char *p = strstr(text, "=\nweft: "); p != NULL; p = strstr(p + 1, "=\nweft: "))
+        reports++;
+    weft_lab_metric(ctx, "pool_deadlock_reports", reports);
+    if (first != NULL)
+        keep_first_report(ctx, first);
 }
 
 static void capture_end(struct weft_lab_ctx *ctx, struct err_capture *c)
@@ -175,10 +191,10 @@ static void capture_end(struct weft_lab_ctx *ctx, struct err_capture *c)
                           : MAP_FAILED;
     if (text != MAP_FAILED) {
         text[size] = '\0';
-        (void)!write(STDERR_FILENO, text, (size_t)size);
-        keep_first_report(ctx, text);
+        use_captured(ctx, text, (size_t)size);
         munmap(text, (size_t)size + 1);
-    }
+    } else
+        weft_lab_metric(ctx, "pool_deadlock_reports", 0);
     close(c->mem);
 }
 
@@ -219,7 +235,8 @@ static int ps_run(struct weft_lab_ctx *ctx)
             return weft_lab_fail(ctx, rc, "pools for %s", mode_name[m]);
         record(ctx, (enum mode)m, &o[m]);
     }
-    weft_lab_check_collect(ctx);
+    unsigned reports = weft_lab_check_collect(ctx);
+    reports += (unsigned)weft_lab_get(ctx, "pool_deadlock_reports", 0);
     weft_lab_metric(ctx, "workers", WORKERS);
     weft_lab_metric(ctx, "rounds", rounds);
     weft_lab_plot(ctx, WEFT_LAB_PLOT_BARS, 1u << 2, false, "mode", "waits that returned EDEADLK");
@@ -228,7 +245,7 @@ static int ps_run(struct weft_lab_ctx *ctx)
     bool fixed = b->edeadlk == 0 && b->children_done == b->parents &&
                  b->parents_done == b->parents && i->edeadlk == 0 &&
                  i->children_done == i->parents && i->parents_done == i->parents;
-    weft_lab_verdict(ctx, detected && fixed);
+    weft_lab_verdict(ctx, detected && reports >= 1 && fixed);
     weft_lab_note(ctx, "Shared pool: in %u rounds, %u waits returned EDEADLK instead of hanging "
                        "(the pool then ran the queued children); %u of %u parents finished.",
                   rounds, s->edeadlk, s->parents_done, s->parents);
