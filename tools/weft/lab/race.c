@@ -9,9 +9,11 @@
  * cannot fold the loop. Two threads that load the same value both store
  * value + 1, and one increment is lost.
  *
- * Every thread increments for a fixed time and counts its own increments;
- * the counter should end at the sum of those counts, and the difference is
- * the number of lost updates.
+ * Every thread increments until a common window of fixed length has passed
+ * since the last of them started (so all of them are live for the whole
+ * window, even on a busy machine that starts one late), counting its own
+ * increments; the counter should end at the sum of those counts, and the
+ * difference is the number of lost updates.
  *
  * Verdict: reproduced when the unsynchronised counter lost at least one
  * update and each of the three fixes lost none.
@@ -29,6 +31,9 @@ struct race_shared {
     enum variant v;
     bool broken; /* weft_lab_broken(): the mutex variant skips its lock */
     uint64_t budget_ns;
+    unsigned nthreads;
+    unsigned started;    /* atomic: workers past the gate */
+    uint64_t last_start; /* atomic: when the last worker started */
     uint64_t counter __attribute__((aligned(64))); /* atomic (or guarded by mu) */
     weft_mutex_t mu;
     struct weft_lab_gate gate;
@@ -45,6 +50,11 @@ static void inc_unsync(uint64_t *c)
 {
     /* Relaxed load, then relaxed store: deliberately not one atomic step. */
     uint64_t v = __atomic_load_n(c, __ATOMIC_RELAXED);
+    /* A compiler-only barrier keeps the load and the store two instructions,
+     * as in any read-compute-write code. Without it clang fuses them into one
+     * unlocked `add` to memory, which a preemption cannot split: updates are
+     * then lost only when two CPUs collide inside that one instruction. */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     __atomic_store_n(c, v + 1, __ATOMIC_RELAXED);
 }
 
@@ -81,19 +91,41 @@ static void increment(struct race_worker *w, struct race_shared *sh)
     }
 }
 
-/* Increment in chunks until the time budget is spent, counting our own. */
+/* Note that this worker runs; the window opens when the last one does. */
+static void mark_started(struct race_shared *sh, uint64_t now)
+{
+    /* Relaxed: start-up bookkeeping; the counter itself is what races. */
+    uint64_t last = __atomic_load_n(&sh->last_start, __ATOMIC_RELAXED);
+    while (now > last && !__atomic_compare_exchange_n(&sh->last_start, &last, now, true,
+                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+    __atomic_fetch_add(&sh->started, 1, __ATOMIC_RELEASE);
+}
+
+/* True once every worker has started and the budget has passed since the
+ * last of them did: all of them were live for one whole common window. */
+static bool window_over(const struct race_shared *sh, uint64_t now, unsigned n)
+{
+    /* Acquire: pairs with the release add in mark_started(), so last_start
+     * is final once every start is counted. */
+    return __atomic_load_n(&sh->started, __ATOMIC_ACQUIRE) == n &&
+           now - __atomic_load_n(&sh->last_start, __ATOMIC_RELAXED) >= sh->budget_ns;
+}
+
+/* Increment in chunks until the common window closes, counting our own. */
 static void *race_thread(void *arg)
 {
     struct race_worker *w = arg;
     struct race_shared *sh = w->sh;
     weft_lab_gate_wait(&sh->gate);
     w->start = weft_now_ns();
+    mark_started(sh, w->start);
     do {
         for (int i = 0; i < 1024; i++)
             increment(w, sh);
         w->done += 1024;
         w->end = weft_now_ns();
-    } while (w->end - w->start < sh->budget_ns);
+    } while (!window_over(sh, w->end, sh->nthreads));
     return NULL;
 }
 
@@ -109,6 +141,9 @@ static int run_variant(enum variant v, unsigned nthreads, uint64_t budget_ns,
     sh.v = v;
     sh.broken = weft_lab_broken();
     sh.budget_ns = budget_ns;
+    sh.nthreads = nthreads;
+    sh.started = 0;
+    sh.last_start = 0;
     sh.counter = 0;
     weft_mutex_init(&sh.mu, "race.counter");
     weft_lab_gate_init(&sh.gate, nthreads);
