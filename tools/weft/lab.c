@@ -28,10 +28,9 @@
 
 /* The registry, in the order `weft lab` runs them. */
 static const struct weft_lab_experiment *const experiments[] = {
-    &weft_lab_race,         &weft_lab_check_then_act, &weft_lab_deadlock,
-    &weft_lab_livelock,     &weft_lab_starvation,     &weft_lab_semaphore,
-    &weft_lab_ownership,    &weft_lab_cas_vs_lock,    &weft_lab_conc_vs_par,
-    &weft_lab_pool_starvation, &weft_lab_memory_order, &weft_lab_optimistic,
+    &weft_lab_race,        &weft_lab_check_then_act,  &weft_lab_deadlock,     &weft_lab_livelock,
+    &weft_lab_starvation,  &weft_lab_semaphore,       &weft_lab_ownership,    &weft_lab_cas_vs_lock,
+    &weft_lab_conc_vs_par, &weft_lab_pool_starvation, &weft_lab_memory_order, &weft_lab_optimistic,
 };
 #define N_EXPERIMENTS (sizeof experiments / sizeof experiments[0])
 
@@ -222,7 +221,8 @@ static void progress_clear(bool on)
         fputs("\r\033[K", stderr);
 }
 
-static __attribute__((noreturn)) void child_run(const struct weft_lab_experiment *e, struct weft_lab_ctx *ctx)
+static __attribute__((noreturn)) void child_run(const struct weft_lab_experiment *e,
+                                                struct weft_lab_ctx *ctx)
 {
     uint64_t t0 = weft_now_ns();
     int rc = e->run(ctx);
@@ -247,16 +247,15 @@ static void record_death(struct weft_lab_result *r, int status, bool killed, uin
         snprintf(r->error_msg, sizeof r->error_msg, "crashed: %s", strsignal(WTERMSIG(status)));
     } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         r->error = -ECHILD;
-        snprintf(r->error_msg, sizeof r->error_msg, "exited with status %d",
-                 WEXITSTATUS(status));
+        snprintf(r->error_msg, sizeof r->error_msg, "exited with status %d", WEXITSTATUS(status));
     } else
         return;
     r->reproduced = false;
 }
 
 /* Wait for the child, showing progress, killing it at the limit. */
-static void supervise(pid_t pid, struct weft_lab_result *r, uint64_t limit, bool show,
-                      unsigned i, unsigned n, const char *name)
+static void supervise(pid_t pid, struct weft_lab_result *r, uint64_t limit, bool show, unsigned i,
+                      unsigned n, const char *name)
 {
     uint64_t t0 = weft_now_ns();
     bool killed = false;

@@ -146,22 +146,26 @@ static int sweep(struct weft_lab_ctx *ctx, struct cvl_shared *sh, struct cvl_swe
 static void judge(struct weft_lab_ctx *ctx, const struct cvl_sweep *s)
 {
     const struct cvl_point *f = s->first;
-    bool cheap = f[V_ATOMIC].ns_per_op < f[V_MUTEX].ns_per_op &&
-                 f[V_CAS].ns_per_op < f[V_MUTEX].ns_per_op;
+    bool cheap =
+        f[V_ATOMIC].ns_per_op < f[V_MUTEX].ns_per_op && f[V_CAS].ns_per_op < f[V_MUTEX].ns_per_op;
     bool exact = s->lost[V_MUTEX] == 0 && s->lost[V_CAS] == 0 && s->lost[V_ATOMIC] == 0;
     weft_lab_verdict(ctx, cheap && s->peak > 0.05 && exact);
-    weft_lab_note(ctx, "One thread: mutex %.1f ns, CAS %.1f ns, atomic add %.1f ns per "
-                       "increment.", f[V_MUTEX].ns_per_op, f[V_CAS].ns_per_op,
-                  f[V_ATOMIC].ns_per_op);
+    weft_lab_note(ctx,
+                  "One thread: mutex %.1f ns, CAS %.1f ns, atomic add %.1f ns per "
+                  "increment.",
+                  f[V_MUTEX].ns_per_op, f[V_CAS].ns_per_op, f[V_ATOMIC].ns_per_op);
     if (s->peak > 0)
-        weft_lab_note(ctx, "Contention peaked at %u threads: CAS retried %.2f times per success "
-                           "(threshold 0.05); at %u threads %.2f.",
+        weft_lab_note(ctx,
+                      "Contention peaked at %u threads: CAS retried %.2f times per success "
+                      "(threshold 0.05); at %u threads %.2f.",
                       s->peak_n, s->peak, s->maxn, s->last[V_CAS].retries_per_success);
     else
         weft_lab_note(ctx, "No CAS ever retried: the threads never raced for the counter at "
                            "the same instant.");
-    weft_lab_note(ctx, "Only %u CPU%s run at once, so more threads add waiting, not "
-                       "parallelism.", ctx->cpus, ctx->cpus == 1 ? "" : "s");
+    weft_lab_note(ctx,
+                  "Only %u CPU%s run at once, so more threads add waiting, not "
+                  "parallelism.",
+                  ctx->cpus, ctx->cpus == 1 ? "" : "s");
     weft_lab_note_load(ctx);
     if (!exact)
         weft_lab_note(ctx, "A variant lost updates: that is a bug.");

@@ -27,9 +27,9 @@
 #include "weft.h"
 #include "lab/lab.h"
 
-#define CTA_KEYS 256u     /* keys inserted per round */
-#define CTA_SLOTS 4096u   /* table capacity: room for every duplicate */
-#define CTA_PREPARE 40u   /* work between the check and the act (building the record) */
+#define CTA_KEYS 256u   /* keys inserted per round */
+#define CTA_SLOTS 4096u /* table capacity: room for every duplicate */
+#define CTA_PREPARE 40u /* work between the check and the act (building the record) */
 
 enum variant { V_UNGUARDED, V_GUARDED, V_ATOMIC, V_COUNT };
 static const char *const variant_name[V_COUNT] = {"unguarded", "guarded", "atomic"};
@@ -81,8 +81,8 @@ static void cta_insert_atomic(struct cta_shared *sh, uint64_t key)
 {
     for (unsigned i = home(key), n = 0; n < CTA_SLOTS; i = (i + 1) % CTA_SLOTS, n++) {
         uint64_t k = __atomic_load_n(&sh->slot[i], __ATOMIC_RELAXED);
-        if (k == 0 && __atomic_compare_exchange_n(&sh->slot[i], &k, key, false,
-                                                  __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        if (k == 0 && __atomic_compare_exchange_n(&sh->slot[i], &k, key, false, __ATOMIC_RELAXED,
+                                                  __ATOMIC_RELAXED))
             return;
         if (k == key)
             return;
@@ -201,15 +201,17 @@ static int cta_run(struct weft_lab_ctx *ctx)
     free(sh);
     weft_lab_metric(ctx, "threads", nthreads);
     weft_lab_metric(ctx, "keys", (double)(rounds * CTA_KEYS));
-    weft_lab_plot(ctx, WEFT_LAB_PLOT_BARS, 1u << 1, false, "variant",
-                  "duplicates per 1000 keys");
+    weft_lab_plot(ctx, WEFT_LAB_PLOT_BARS, 1u << 1, false, "variant", "duplicates per 1000 keys");
     bool fixed = dup[V_GUARDED] == 0 && dup[V_ATOMIC] == 0;
     weft_lab_verdict(ctx, dup[V_UNGUARDED] > 0 && fixed);
-    weft_lab_note(ctx, "%u threads each inserted the same %llu keys (%u per round, released "
-                       "together).", nthreads, (unsigned long long)(rounds * CTA_KEYS), CTA_KEYS);
+    weft_lab_note(ctx,
+                  "%u threads each inserted the same %llu keys (%u per round, released "
+                  "together).",
+                  nthreads, (unsigned long long)(rounds * CTA_KEYS), CTA_KEYS);
     if (dup[V_UNGUARDED] > 0)
-        weft_lab_note(ctx, "Unguarded, %llu keys were inserted twice: both threads checked, "
-                           "found the key absent, then both inserted it.",
+        weft_lab_note(ctx,
+                      "Unguarded, %llu keys were inserted twice: both threads checked, "
+                      "found the key absent, then both inserted it.",
                       (unsigned long long)dup[V_UNGUARDED]);
     else
         weft_lab_note(ctx, "Unguarded inserts made no duplicate this time: the window between "

@@ -80,8 +80,8 @@ unsigned weft_lab_check_collect(struct weft_lab_ctx *ctx)
         weft_lab_metric(ctx, key, cap.count[i]);
     }
     if (cap.dropped > 0)
-        weft_lab_note(ctx, "%u more check-layer report%s did not fit in the output.",
-                      cap.dropped, cap.dropped == 1 ? "" : "s");
+        weft_lab_note(ctx, "%u more check-layer report%s did not fit in the output.", cap.dropped,
+                      cap.dropped == 1 ? "" : "s");
     pthread_mutex_unlock(&cap.mu);
     return total;
 }

@@ -121,9 +121,10 @@ void weft_lab_note_load(struct weft_lab_ctx *ctx)
         return;
     weft_lab_metric(ctx, "load_average", load[0]);
     if (load[0] >= (double)ctx->cpus)
-        weft_lab_note(ctx, "The machine was busy (1-minute load average %.2f on %u CPU%s), so "
-                           "threads meant to run at the same time often did not; timing-"
-                           "dependent results are weaker than on an idle machine.",
+        weft_lab_note(ctx,
+                      "The machine was busy (1-minute load average %.2f on %u CPU%s), so "
+                      "threads meant to run at the same time often did not; timing-"
+                      "dependent results are weaker than on an idle machine.",
                       load[0], ctx->cpus, ctx->cpus == 1 ? "" : "s");
 }
 

@@ -86,9 +86,11 @@ static uint64_t calibrate(uint64_t ns)
 
 static void explain(struct weft_lab_ctx *ctx, unsigned n, double sc, double ss, double ff)
 {
-    weft_lab_note(ctx, "%u threads on one CPU: speed-up %.2f (threshold below 1.25); the first "
-                       "finished at %.0f%% of the wall time, so all of them ran interleaved "
-                       "rather than one after another.", n, sc, 100 * ff);
+    weft_lab_note(ctx,
+                  "%u threads on one CPU: speed-up %.2f (threshold below 1.25); the first "
+                  "finished at %.0f%% of the wall time, so all of them ran interleaved "
+                  "rather than one after another.",
+                  n, sc, 100 * ff);
     weft_lab_note(ctx, "Spread over %u CPU%s: speed-up %.2f (threshold %.2f).", ctx->cpus,
                   ctx->cpus == 1 ? "" : "s", ss, 0.75 * (n < ctx->cpus ? n : ctx->cpus));
     if (ctx->cpus < 2)

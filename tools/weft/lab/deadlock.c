@@ -29,8 +29,8 @@
 #include "lab/lab.h"
 
 enum fix { F_NAIVE, F_LOCK_ALL, F_TRYLOCK, F_TIMED, F_CHECKED, F_COUNT };
-static const char *const fix_name[F_COUNT] = {"naive", "lock_all", "trylock_backoff",
-                                              "timedlock", "naive_checked"};
+static const char *const fix_name[F_COUNT] = {"naive", "lock_all", "trylock_backoff", "timedlock",
+                                              "naive_checked"};
 
 struct dl_shared {
     enum fix fix;
@@ -173,18 +173,20 @@ static void record(struct weft_lab_ctx *ctx, enum fix f, const struct dl_outcome
 static void explain(struct weft_lab_ctx *ctx, uint64_t trials, uint64_t deadlocks, bool fixed,
                     unsigned reports, const struct dl_outcome *checked)
 {
-    weft_lab_note(ctx, "Naive: in %llu of %llu trials both threads held one lock and timed "
-                       "out waiting for the other: without the timeout they would wait forever.",
+    weft_lab_note(ctx,
+                  "Naive: in %llu of %llu trials both threads held one lock and timed "
+                  "out waiting for the other: without the timeout they would wait forever.",
                   (unsigned long long)deadlocks, (unsigned long long)trials);
     weft_lab_note(ctx, fixed ? "Each fix completed every round with no lost update: one global "
                                "order makes the cycle impossible; try-lock and timed lock break "
                                "it by backing off (weft_backoff) and retrying."
                              : "A fix did not complete every round cleanly: see the table.");
     if (reports > 0)
-        weft_lab_note(ctx, "With the check layer on, the same interleaving was reported (%u "
-                           "report%s, shown above) and %llu timed lock%s returned EDEADLK "
-                           "instead of waiting out the timeout.", reports,
-                      reports == 1 ? "" : "s", (unsigned long long)checked->edeadlk,
+        weft_lab_note(ctx,
+                      "With the check layer on, the same interleaving was reported (%u "
+                      "report%s, shown above) and %llu timed lock%s returned EDEADLK "
+                      "instead of waiting out the timeout.",
+                      reports, reports == 1 ? "" : "s", (unsigned long long)checked->edeadlk,
                       checked->edeadlk == 1 ? "" : "s");
     else
         weft_lab_note(ctx, "With the check layer on, no report was made: the check layer "
@@ -237,8 +239,8 @@ static int dl_run(struct weft_lab_ctx *ctx)
     weft_lab_metric(ctx, "naive_trials", (double)trials);
     weft_lab_metric(ctx, "rounds_per_thread", (double)rounds);
     weft_lab_plot(ctx, WEFT_LAB_PLOT_BARS, 1u << 4, true, "variant", "milliseconds");
-    bool reported = weft_lab_check_count("deadlock") + weft_lab_check_count(
-                                                           "lock-order-inversion") > 0;
+    bool reported =
+        weft_lab_check_count("deadlock") + weft_lab_check_count("lock-order-inversion") > 0;
     weft_lab_verdict(ctx, deadlocks >= 1 && fixed && reported);
     explain(ctx, trials, deadlocks, fixed, reports, &o[F_CHECKED]);
     return 0;

@@ -76,8 +76,8 @@ struct weft_lab_result {
 
 struct weft_lab_ctx {
     enum weft_lab_mode mode;
-    uint64_t seed;  /* this experiment's seed, derived from --seed and its name */
-    unsigned cpus;  /* weft_cpu_count() */
+    uint64_t seed; /* this experiment's seed, derived from --seed and its name */
+    unsigned cpus; /* weft_cpu_count() */
     struct weft_lab_result *res;
 };
 

@@ -123,10 +123,11 @@ static int ll_run(struct weft_lab_ctx *ctx)
     bool stuck = pr < 0.05;
     bool freed = backoff.successes > 0 && backoff.successes >= 10 * polite.successes;
     weft_lab_verdict(ctx, stuck && freed);
-    weft_lab_note(ctx, "Polite threads succeeded in %.2f%% of %.0f attempts per second: busy "
-                       "but (almost) stuck. With random back-off: %.1f%% of %.0f, %.0f "
-                       "successes per second (%.0fx).", 100 * pr, polite.attempts, 100 * br,
-                  backoff.attempts, backoff.successes,
+    weft_lab_note(ctx,
+                  "Polite threads succeeded in %.2f%% of %.0f attempts per second: busy "
+                  "but (almost) stuck. With random back-off: %.1f%% of %.0f, %.0f "
+                  "successes per second (%.0fx).",
+                  100 * pr, polite.attempts, 100 * br, backoff.attempts, backoff.successes,
                   polite.successes > 0 ? backoff.successes / polite.successes : 0.0);
     weft_lab_note_load(ctx);
     if (ctx->cpus < 2)

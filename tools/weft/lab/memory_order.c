@@ -127,12 +127,14 @@ static int run_variant(struct sb_shared *sh, bool fence, uint64_t budget, uint64
 
 static void explain(struct weft_lab_ctx *ctx, double relaxed_pm, uint64_t fenced)
 {
-    weft_lab_note(ctx, "Without a fence both threads read the old value in %.1f of every "
-                       "million trials; with a seq_cst fence in %llu.",
+    weft_lab_note(ctx,
+                  "Without a fence both threads read the old value in %.1f of every "
+                  "million trials; with a seq_cst fence in %llu.",
                   relaxed_pm, (unsigned long long)fenced);
     if (relaxed_pm == 0)
-        weft_lab_note(ctx, "The reordering did not show this time (it needs both threads "
-                           "running at the same instant on different CPUs%s).",
+        weft_lab_note(ctx,
+                      "The reordering did not show this time (it needs both threads "
+                      "running at the same instant on different CPUs%s).",
                       ctx->cpus < 2 ? ", and this machine has one" : "");
     weft_lab_note(ctx, "The same reordering breaks publishing an object without release and "
                        "acquire: in double-checked locking a reader can see the pointer "

@@ -189,9 +189,10 @@ static int occ_run(struct weft_lab_ctx *ctx)
     bool high_ok = hi >= 0.1 && hi >= 10 * lo;
     bool exact = o[0].lost + o[1].lost + o[2].lost + o[3].lost == 0;
     weft_lab_verdict(ctx, low_ok && high_ok && exact);
-    weft_lab_note(ctx, "%u threads, best of %u rounds. Many records: optimistic %.0f vs locking "
-                       "%.0f updates/s, %.4f retries per success. One record: %.0f vs %.0f "
-                       "updates/s, %.2f retries per success (each retry recomputes the update).",
+    weft_lab_note(ctx,
+                  "%u threads, best of %u rounds. Many records: optimistic %.0f vs locking "
+                  "%.0f updates/s, %.4f retries per success. One record: %.0f vs %.0f "
+                  "updates/s, %.2f retries per success (each retry recomputes the update).",
                   n, ROUNDS, o[0].per_sec, o[1].per_sec, lo, o[2].per_sec, o[3].per_sec, hi);
     weft_lab_note_load(ctx);
     if (!exact)

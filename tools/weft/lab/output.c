@@ -100,8 +100,8 @@ void weft_lab_print_header(FILE *out, const struct weft_lab_session *s)
     const struct weft_lab_machine *m = &s->machine;
     fprintf(out, "weft lab %s: %u experiment%s, %s mode, seed %llu\n", weft_version(), s->n,
             s->n == 1 ? "" : "s", weft_lab_mode_name(s->mode), (unsigned long long)s->seed);
-    fprintf(out, "machine: %u CPU%s (%u online), %s%s; %s; %s; %s build; load %.2f\n",
-            m->cpus, m->cpus == 1 ? "" : "s", m->cpus_online, m->cpu_model,
+    fprintf(out, "machine: %u CPU%s (%u online), %s%s; %s; %s; %s build; load %.2f\n", m->cpus,
+            m->cpus == 1 ? "" : "s", m->cpus_online, m->cpu_model,
             m->virtualized ? " (virtual machine)" : "", m->kernel, m->compiler, m->build,
             m->load_average);
 }

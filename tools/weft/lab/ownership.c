@@ -137,8 +137,8 @@ struct own_bug {
 
 /* Take, release, release again (the bug: a second release on an error
  * path); then let the workers rely on the lock. */
-static int run_bug(struct own_shared *sh, bool use_mutex, struct own_bug *out)
-    WEFT_NO_THREAD_SAFETY_ANALYSIS
+static int run_bug(struct own_shared *sh, bool use_mutex,
+                   struct own_bug *out) WEFT_NO_THREAD_SAFETY_ANALYSIS
 {
     sh->use_mutex = use_mutex;
     weft_sem_init(&sh->sem, 1, "ownership.binary");
@@ -161,8 +161,8 @@ static int run_bug(struct own_shared *sh, bool use_mutex, struct own_bug *out)
     return rc;
 }
 
-static void record(struct weft_lab_ctx *ctx, const struct own_shared *sh,
-                   const struct own_bug *mb, const struct own_bug *sb)
+static void record(struct weft_lab_ctx *ctx, const struct own_shared *sh, const struct own_bug *mb,
+                   const struct own_bug *sb)
 {
     weft_lab_metric(ctx, "mutex_foreign_unlock_result", sh->foreign_unlock);
     weft_lab_metric(ctx, "mutex_foreign_unlock_refused", sh->foreign_unlock == -EPERM);
@@ -181,25 +181,30 @@ static void record(struct weft_lab_ctx *ctx, const struct own_shared *sh,
     weft_lab_table(ctx, "release by a non-owner, and a release too many", 4, cols);
     weft_lab_row(ctx, "mutex", (double)sh->foreign_unlock, (double)mb->second_release,
                  (double)mb->max_inside, (double)mb->lost);
-    weft_lab_row(ctx, "binary semaphore", (double)sh->foreign_release,
-                 (double)sb->second_release, (double)sb->max_inside, (double)sb->lost);
+    weft_lab_row(ctx, "binary semaphore", (double)sh->foreign_release, (double)sb->second_release,
+                 (double)sb->max_inside, (double)sb->lost);
     weft_lab_plot(ctx, WEFT_LAB_PLOT_BARS, 1u << 2, false, "lock",
                   "threads inside the critical section at once");
 }
 
-static void explain(struct weft_lab_ctx *ctx, const struct own_shared *sh,
-                    const struct own_bug *mb, const struct own_bug *sb)
+static void explain(struct weft_lab_ctx *ctx, const struct own_shared *sh, const struct own_bug *mb,
+                    const struct own_bug *sb)
 {
-    weft_lab_note(ctx, "A thread that does not own the mutex got %s from weft_mutex_unlock, "
-                       "and the owner still held it.", weft_strerror(sh->foreign_unlock));
-    weft_lab_note(ctx, "A semaphore release from a thread that never acquired returned %d and "
-                       "woke the waiting thread: that is signalling.", sh->foreign_release);
-    weft_lab_note(ctx, "Used as a lock, a binary semaphore released twice had %u permits, and "
-                       "%u threads were inside the critical section at once (%llu updates "
-                       "lost). The mutex refused its second unlock (%s) and kept one thread "
-                       "inside at a time (%llu lost).", sb->permits, sb->max_inside,
-                  (unsigned long long)sb->lost, weft_strerror(mb->second_release),
-                  (unsigned long long)mb->lost);
+    weft_lab_note(ctx,
+                  "A thread that does not own the mutex got %s from weft_mutex_unlock, "
+                  "and the owner still held it.",
+                  weft_strerror(sh->foreign_unlock));
+    weft_lab_note(ctx,
+                  "A semaphore release from a thread that never acquired returned %d and "
+                  "woke the waiting thread: that is signalling.",
+                  sh->foreign_release);
+    weft_lab_note(ctx,
+                  "Used as a lock, a binary semaphore released twice had %u permits, and "
+                  "%u threads were inside the critical section at once (%llu updates "
+                  "lost). The mutex refused its second unlock (%s) and kept one thread "
+                  "inside at a time (%llu lost).",
+                  sb->permits, sb->max_inside, (unsigned long long)sb->lost,
+                  weft_strerror(mb->second_release), (unsigned long long)mb->lost);
     weft_lab_note(ctx, "Result codes in the table are negative errno values (EPERM is -%d).",
                   EPERM);
 }
@@ -216,8 +221,8 @@ static int own_run(struct weft_lab_ctx *ctx)
     if ((rc = run_bug(&sh, true, &mb)) != 0 || (rc = run_bug(&sh, false, &sb)) != 0)
         return weft_lab_fail(ctx, rc, "workers");
     record(ctx, &sh, &mb, &sb);
-    bool refused = sh.foreign_unlock == -EPERM && sh.held_after &&
-                   sh.foreign_trylock == -EBUSY && mb.second_release == -EPERM;
+    bool refused = sh.foreign_unlock == -EPERM && sh.held_after && sh.foreign_trylock == -EBUSY &&
+                   mb.second_release == -EPERM;
     bool allowed = sh.foreign_release == 0 && sh.signal_wait == 0;
     weft_lab_verdict(ctx, refused && allowed && mb.max_inside == 1 && sb.max_inside > 1);
     explain(ctx, &sh, &mb, &sb);

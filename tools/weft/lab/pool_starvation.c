@@ -35,9 +35,9 @@ static const char *const mode_name[M_COUNT] = {"shared_pool", "bulkhead", "inlin
 struct ps_run {
     weft_pool_t *parents, *children;
     struct weft_lab_gate gate; /* every parent is running before any child exists */
-    unsigned edeadlk;  /* atomic: parent waits that returned -EDEADLK */
-    unsigned finished; /* atomic: children that ran */
-    unsigned timeouts; /* atomic: parent waits that timed out */
+    unsigned edeadlk;          /* atomic: parent waits that returned -EDEADLK */
+    unsigned finished;         /* atomic: children that ran */
+    unsigned timeouts;         /* atomic: parent waits that timed out */
 };
 
 static void *child_task(void *arg)
@@ -67,8 +67,8 @@ static void *parent_task(void *arg)
 
 static int make_pools(struct ps_run *r, enum mode m)
 {
-    weft_pool_opts_t o = {.name = "lab.parents", .threads = WORKERS,
-                          .wait_runs_inline = m == M_INLINE};
+    weft_pool_opts_t o = {
+        .name = "lab.parents", .threads = WORKERS, .wait_runs_inline = m == M_INLINE};
     int rc = weft_pool_create(&r->parents, &o);
     if (rc != 0 || m != M_BULKHEAD) {
         r->children = r->parents;
@@ -186,9 +186,9 @@ static void capture_end(struct weft_lab_ctx *ctx, struct err_capture *c)
     dup2(c->saved, STDERR_FILENO);
     close(c->saved);
     off_t size = lseek(c->mem, 0, SEEK_END);
-    char *text = size > 0 ? mmap(NULL, (size_t)size + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE,
-                                 c->mem, 0)
-                          : MAP_FAILED;
+    char *text = size > 0
+                     ? mmap(NULL, (size_t)size + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE, c->mem, 0)
+                     : MAP_FAILED;
     if (text != MAP_FAILED) {
         text[size] = '\0';
         use_captured(ctx, text, (size_t)size);
@@ -246,13 +246,16 @@ static int ps_run(struct weft_lab_ctx *ctx)
                  b->parents_done == b->parents && i->edeadlk == 0 &&
                  i->children_done == i->parents && i->parents_done == i->parents;
     weft_lab_verdict(ctx, detected && reports >= 1 && fixed);
-    weft_lab_note(ctx, "Shared pool: in %u rounds, %u waits returned EDEADLK instead of hanging "
-                       "(the pool then ran the queued children); %u of %u parents finished.",
+    weft_lab_note(ctx,
+                  "Shared pool: in %u rounds, %u waits returned EDEADLK instead of hanging "
+                  "(the pool then ran the queued children); %u of %u parents finished.",
                   rounds, s->edeadlk, s->parents_done, s->parents);
-    weft_lab_note(ctx, "Bulkhead (children in their own pool): %u of %u children ran, %u "
-                       "EDEADLK. Inline (a waiting worker runs the queued child): %u of %u, %u "
-                       "EDEADLK.", b->children_done, b->parents, b->edeadlk, i->children_done,
-                  i->parents, i->edeadlk);
+    weft_lab_note(ctx,
+                  "Bulkhead (children in their own pool): %u of %u children ran, %u "
+                  "EDEADLK. Inline (a waiting worker runs the queued child): %u of %u, %u "
+                  "EDEADLK.",
+                  b->children_done, b->parents, b->edeadlk, i->children_done, i->parents,
+                  i->edeadlk);
     return 0;
 }
 

@@ -32,8 +32,8 @@ struct race_shared {
     bool broken; /* weft_lab_broken(): the mutex variant skips its lock */
     uint64_t budget_ns;
     unsigned nthreads;
-    unsigned started;    /* atomic: workers past the gate */
-    uint64_t last_start; /* atomic: when the last worker started */
+    unsigned started;                              /* atomic: workers past the gate */
+    uint64_t last_start;                           /* atomic: when the last worker started */
     uint64_t counter __attribute__((aligned(64))); /* atomic (or guarded by mu) */
     weft_mutex_t mu;
     struct weft_lab_gate gate;
@@ -171,20 +171,23 @@ static void explain(struct weft_lab_ctx *ctx, unsigned nthreads, const struct ra
     weft_lab_note(ctx, "%u threads added 1 to one counter for %.0f ms per variant.", nthreads,
                   weft_lab_get(ctx, "ms_per_variant", 0));
     if (o[V_UNSYNC].lost > 0)
-        weft_lab_note(ctx, "Without synchronisation %.0f of %.0f increments (%.2f%%) vanished: "
-                           "two threads read the same value and both wrote value + 1.",
+        weft_lab_note(ctx,
+                      "Without synchronisation %.0f of %.0f increments (%.2f%%) vanished: "
+                      "two threads read the same value and both wrote value + 1.",
                       o[V_UNSYNC].lost, o[V_UNSYNC].total,
                       100.0 * o[V_UNSYNC].lost / o[V_UNSYNC].total);
     else
-        weft_lab_note(ctx, "No update was lost this time: the threads rarely overlapped "
-                           "(%u CPU%s), which shows a race can hide, not that it is absent.",
+        weft_lab_note(ctx,
+                      "No update was lost this time: the threads rarely overlapped "
+                      "(%u CPU%s), which shows a race can hide, not that it is absent.",
                       ctx->cpus, ctx->cpus == 1 ? "" : "s");
     if (o[V_MUTEX].lost != 0 || o[V_ATOMIC].lost != 0 || o[V_CAS].lost != 0)
         weft_lab_note(ctx, "A synchronised variant lost updates: %s.",
                       weft_lab_broken() ? "WEFT_LAB_BROKEN asked for a broken mutex variant"
                                         : "that is a bug in weft");
-    weft_lab_note(ctx, "The atomic add is one locked instruction; the CAS loop retried %.3f "
-                       "times per increment; the mutex costs an acquire and a release.",
+    weft_lab_note(ctx,
+                  "The atomic add is one locked instruction; the CAS loop retried %.3f "
+                  "times per increment; the mutex costs an acquire and a release.",
                   o[V_CAS].retries / o[V_CAS].total);
     weft_lab_note_load(ctx);
 }

@@ -99,9 +99,10 @@ static int write_script(const char *dir, const struct weft_lab_entry *e)
     if (f == NULL)
         return -errno;
     const struct weft_lab_plot *p = &e->res->plot;
-    fprintf(f, "set terminal svg size 720,380 dynamic font 'sans,11' background rgb 'white'\n"
-               "set output '%s.svg'\nset datafile separator '\\t'\nset key outside right top\n"
-               "set grid ytics\nset yrange [0:*]\n",
+    fprintf(f,
+            "set terminal svg size 720,380 dynamic font 'sans,11' background rgb 'white'\n"
+            "set output '%s.svg'\nset datafile separator '\\t'\nset key outside right top\n"
+            "set grid ytics\nset yrange [0:*]\n",
             e->exp->name);
     fputs("set title ", f);
     gp_str(f, e->res->table.title);
@@ -213,8 +214,7 @@ static void html_metrics(FILE *f, const struct weft_lab_result *r)
 static void html_entry(FILE *f, const struct weft_lab_entry *e, bool plotted)
 {
     const struct weft_lab_result *r = e->res;
-    fprintf(f, "<section id=\"%s\"><h2>%s</h2>\n<p class=\"claim\">", e->exp->name,
-            e->exp->name);
+    fprintf(f, "<section id=\"%s\"><h2>%s</h2>\n<p class=\"claim\">", e->exp->name, e->exp->name);
     html_str(f, e->exp->claim);
     fprintf(f, "</p>\n<p class=\"verdict %s\">verdict: %s</p>\n",
             r->reproduced && r->error == 0 ? "yes" : "no", weft_lab_verdict_name(r));
@@ -249,8 +249,9 @@ static const char html_style[] =
 static void html_head(FILE *f, const struct weft_lab_session *s, bool gnuplot)
 {
     const struct weft_lab_machine *m = &s->machine;
-    fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>weft lab</title>"
-               "<style>%s</style></head><body>\n<h1>weft lab</h1>\n<table>",
+    fprintf(f,
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>weft lab</title>"
+            "<style>%s</style></head><body>\n<h1>weft lab</h1>\n<table>",
             html_style);
     fprintf(f, "<tr><th>CPUs</th><td>%u (%u online)</td></tr><tr><th>CPU</th><td>", m->cpus,
             m->cpus_online);
@@ -260,10 +261,11 @@ static void html_head(FILE *f, const struct weft_lab_session *s, bool gnuplot)
     html_str(f, m->kernel);
     fputs("</td></tr><tr><th>compiler</th><td>", f);
     html_str(f, m->compiler);
-    fprintf(f, "</td></tr><tr><th>build</th><td>%s</td></tr><tr><th>load average</th>"
-               "<td>%.2f</td></tr><tr><th>mode</th><td>%s</td></tr><tr><th>seed</th><td>%llu"
-               "</td></tr><tr><th>weft</th><td>%s</td></tr><tr><th>run time</th><td>%.1f s"
-               "</td></tr></table>\n",
+    fprintf(f,
+            "</td></tr><tr><th>build</th><td>%s</td></tr><tr><th>load average</th>"
+            "<td>%.2f</td></tr><tr><th>mode</th><td>%s</td></tr><tr><th>seed</th><td>%llu"
+            "</td></tr><tr><th>weft</th><td>%s</td></tr><tr><th>run time</th><td>%.1f s"
+            "</td></tr></table>\n",
             m->build, m->load_average, weft_lab_mode_name(s->mode), (unsigned long long)s->seed,
             weft_version(), s->seconds);
     if (!gnuplot)

@@ -36,10 +36,10 @@ struct sem_shared {
     weft_sem_t sem;
     weft_mutex_t mu;
     uint64_t tasks, work_ns;
-    int64_t wait_ns;  /* leak run: how long an acquire waits */
-    bool leak;        /* forget the release on every fourth task */
-    unsigned in_flight; /* atomic */
-    unsigned max_seen;  /* atomic */
+    int64_t wait_ns;         /* leak run: how long an acquire waits */
+    bool leak;               /* forget the release on every fourth task */
+    unsigned in_flight;      /* atomic */
+    unsigned max_seen;       /* atomic */
     uint64_t timeouts, done; /* atomic */
 };
 
@@ -106,16 +106,20 @@ static int run_cap(struct sem_shared *sh, enum cap cap, bool leak)
 static void explain(struct weft_lab_ctx *ctx, const unsigned max[], const struct sem_shared *sh,
                     unsigned reports)
 {
-    weft_lab_note(ctx, "%u workers: at most %u ran at once under a %u-permit semaphore, %u "
-                       "under a mutex, %u with no cap.", WORKERS, max[CAP_SEM], PERMITS,
-                  max[CAP_MUTEX], max[CAP_NONE]);
-    weft_lab_note(ctx, "With a release forgotten on every fourth task, the permits ran out "
-                       "after %llu tasks: %u left, and %llu acquires timed out instead of "
-                       "hanging forever.", (unsigned long long)sh->done,
-                  weft_sem_available(&sh->sem), (unsigned long long)sh->timeouts);
+    weft_lab_note(ctx,
+                  "%u workers: at most %u ran at once under a %u-permit semaphore, %u "
+                  "under a mutex, %u with no cap.",
+                  WORKERS, max[CAP_SEM], PERMITS, max[CAP_MUTEX], max[CAP_NONE]);
+    weft_lab_note(ctx,
+                  "With a release forgotten on every fourth task, the permits ran out "
+                  "after %llu tasks: %u left, and %llu acquires timed out instead of "
+                  "hanging forever.",
+                  (unsigned long long)sh->done, weft_sem_available(&sh->sem),
+                  (unsigned long long)sh->timeouts);
     if (reports > 0)
-        weft_lab_note(ctx, "The check layer's permit ledger made %u report%s (shown above): "
-                           "which thread holds each permit and where it acquired it.",
+        weft_lab_note(ctx,
+                      "The check layer's permit ledger made %u report%s (shown above): "
+                      "which thread holds each permit and where it acquired it.",
                       reports, reports == 1 ? "" : "s");
     else
         weft_lab_note(ctx, "The check layer made no report about the leaked permits.");
@@ -166,8 +170,7 @@ static int sem_run(struct weft_lab_ctx *ctx)
     weft_lab_metric(ctx, "permits", PERMITS);
     weft_lab_metric(ctx, "workers", WORKERS);
     weft_lab_verdict(ctx, max[CAP_SEM] == PERMITS && max[CAP_MUTEX] == 1 &&
-                              weft_sem_available(&sh.sem) == 0 && sh.timeouts >= 1 &&
-                              reports >= 1);
+                              weft_sem_available(&sh.sem) == 0 && sh.timeouts >= 1 && reports >= 1);
     explain(ctx, max, &sh, reports);
     return 0;
 }

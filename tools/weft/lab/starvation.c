@@ -188,13 +188,15 @@ static void checked_run(struct weft_lab_ctx *ctx, struct st_shared *sh, unsigned
     sh->budget_ns = full;
     unsigned n = weft_lab_check_collect(ctx);
     if (n > 0)
-        weft_lab_note(ctx, "With the check layer on (starvation threshold %s ms) it reported %u "
-                           "starved thread%s, shown above (under an unfair lock the greedy "
-                           "threads can starve one another too).",
+        weft_lab_note(ctx,
+                      "With the check layer on (starvation threshold %s ms) it reported %u "
+                      "starved thread%s, shown above (under an unfair lock the greedy "
+                      "threads can starve one another too).",
                       getenv("WEFT_CHECK_STARVE_MS"), n, n == 1 ? "" : "s");
     else
-        weft_lab_note(ctx, "With the check layer on (starvation threshold %s ms), no wait "
-                           "passed the threshold in its short run, so nothing was reported.",
+        weft_lab_note(ctx,
+                      "With the check layer on (starvation threshold %s ms), no wait "
+                      "passed the threshold in its short run, so nothing was reported.",
                       getenv("WEFT_CHECK_STARVE_MS"));
 }
 
@@ -226,12 +228,13 @@ static int st_run(struct weft_lab_ctx *ctx)
     double ratio = fair.mean_wait_us > 0 ? unfair.mean_wait_us / fair.mean_wait_us : 0;
     weft_lab_metric(ctx, "mean_wait_ratio", ratio);
     weft_lab_verdict(ctx, ratio >= 5 && unfair.max_wait_ms > fair.max_wait_ms);
-    weft_lab_note(ctx, "%u greedy threads: the occasional thread waited %.0f us on average and "
-                       "up to %.2f ms for the unfair mutex (%.0f timeouts at %.0f ms); %.0f us "
-                       "and up to %.2f ms for the fair lock. Mean wait ratio %.1fx (threshold "
-                       "5x, with a longer worst case too).", greedy_n, unfair.mean_wait_us,
-                  unfair.max_wait_ms, unfair.timeouts, (double)sh.cap_ns / 1e6,
-                  fair.mean_wait_us, fair.max_wait_ms, ratio);
+    weft_lab_note(ctx,
+                  "%u greedy threads: the occasional thread waited %.0f us on average and "
+                  "up to %.2f ms for the unfair mutex (%.0f timeouts at %.0f ms); %.0f us "
+                  "and up to %.2f ms for the fair lock. Mean wait ratio %.1fx (threshold "
+                  "5x, with a longer worst case too).",
+                  greedy_n, unfair.mean_wait_us, unfair.max_wait_ms, unfair.timeouts,
+                  (double)sh.cap_ns / 1e6, fair.mean_wait_us, fair.max_wait_ms, ratio);
     weft_lab_note_load(ctx);
     weft_lab_note(ctx, "The fair lock hands over in arrival order, so the wait is bounded by "
                        "the queue ahead; the cost is a wake-up on every hand-over, visible as "
