@@ -19,9 +19,6 @@
  * child with no -EDEADLK.
  */
 #include <stdio.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "weft.h"
 #include "lab/lab.h"
@@ -126,78 +123,6 @@ static int run_mode(enum mode m, unsigned rounds, struct ps_outcome *o)
     return 0;
 }
 
-/*
- * The pool prints its deadlock report on stderr (or through the check
- * layer's reporter, which weft_lab_check_begin captures). To show it in the
- * result, stderr goes to a memory file for the shared-pool run; afterwards
- * the first report is kept in check_report (unless the reporter already
- * filled it), the reports are counted, and anything printed before the
- * first report is copied back to the real stderr. The repeats (one report
- * per round) are not.
- */
-struct err_capture {
-    int saved, mem;
-};
-
-static void capture_begin(struct err_capture *c)
-{
-    fflush(stderr);
-    c->saved = dup(STDERR_FILENO);
-    c->mem = memfd_create("weft-lab-stderr", 0);
-    if (c->saved >= 0 && c->mem >= 0 && dup2(c->mem, STDERR_FILENO) >= 0)
-        return;
-    if (c->mem >= 0)
-        close(c->mem);
-    c->mem = -1;
-}
-
-/* The first report in text: from its ===== rule to the next report's. */
-static void keep_first_report(struct weft_lab_ctx *ctx, const char *start)
-{
-    if (ctx->res->check_report[0] != '\0')
-        return;
-    const char *end = strstr(start + 1, "\n=====");
-    size_t len = end != NULL ? (size_t)(end - start) + 1 : strlen(start);
-    if (len >= sizeof ctx->res->check_report)
-        len = sizeof ctx->res->check_report - 1;
-    memcpy(ctx->res->check_report, start, len);
-    ctx->res->check_report[len] = '\0';
-}
-
-static void use_captured(struct weft_lab_ctx *ctx, const char *text, size_t size)
-{
-    const char *first = strstr(text, "=====");
-    size_t before = first != NULL ? (size_t)(first - text) : size;
-    if (strspn(text, " \n") < before) /* something other than reports: pass it on */
-        (void)!write(STDERR_FILENO, text, before);
-    unsigned reports = 0;
-    for (const char *p = strstr(text, "=\nweft: "); p != NULL; p = strstr(p + 1, "=\nweft: "))
-        reports++;
-    weft_lab_metric(ctx, "pool_deadlock_reports", reports);
-    if (first != NULL)
-        keep_first_report(ctx, first);
-}
-
-static void capture_end(struct weft_lab_ctx *ctx, struct err_capture *c)
-{
-    if (c->mem < 0)
-        return;
-    fflush(stderr);
-    dup2(c->saved, STDERR_FILENO);
-    close(c->saved);
-    off_t size = lseek(c->mem, 0, SEEK_END);
-    char *text = size > 0
-                     ? mmap(NULL, (size_t)size + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE, c->mem, 0)
-                     : MAP_FAILED;
-    if (text != MAP_FAILED) {
-        text[size] = '\0';
-        use_captured(ctx, text, (size_t)size);
-        munmap(text, (size_t)size + 1);
-    } else
-        weft_lab_metric(ctx, "pool_deadlock_reports", 0);
-    close(c->mem);
-}
-
 static void record(struct weft_lab_ctx *ctx, enum mode m, const struct ps_outcome *o)
 {
     char key[64];
@@ -225,18 +150,12 @@ static int ps_run(struct weft_lab_ctx *ctx)
     weft_lab_check_begin(ctx); /* the pool's deadlock report goes through it */
     struct ps_outcome o[M_COUNT] = {{0}};
     for (int m = 0; m < M_COUNT; m++) {
-        struct err_capture cap = {-1, -1};
-        if (m == M_SHARED)
-            capture_begin(&cap);
         int rc = run_mode((enum mode)m, rounds, &o[m]);
-        if (m == M_SHARED)
-            capture_end(ctx, &cap);
         if (rc != 0)
             return weft_lab_fail(ctx, rc, "pools for %s", mode_name[m]);
         record(ctx, (enum mode)m, &o[m]);
     }
     unsigned reports = weft_lab_check_collect(ctx);
-    reports += (unsigned)weft_lab_get(ctx, "pool_deadlock_reports", 0);
     weft_lab_metric(ctx, "workers", WORKERS);
     weft_lab_metric(ctx, "rounds", rounds);
     weft_lab_plot(ctx, WEFT_LAB_PLOT_BARS, 1u << 2, false, "mode", "waits that returned EDEADLK");
