@@ -12,5 +12,6 @@
 #include "weft/check.h"
 #include "weft/pool.h"
 #include "weft/proc.h"
+#include "weft/loop.h"
 
 #endif /* WEFT_H */
