@@ -86,6 +86,7 @@ struct weft_loop {
     uint64_t cb_start;        /* atomic; its start time, 0 when none runs */
     uint64_t cb_gen;          /* atomic; bumped at every callback start */
     weft__watchdog_t *wd;
+    uint64_t stall_ns;        /* the watchdog's threshold; 0 without one */
 
     /* Statistics: written by the loop thread with relaxed atomics. */
     weft_loop_stats_t st;

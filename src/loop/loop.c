@@ -50,6 +50,10 @@ void weft__loop_cb_end(weft_loop_t *l, uint64_t start)
     weft__loop_hist_add(l->st.cb_hist, d);
     if (d > l->st.cb_max_ns)
         __atomic_store_n(&l->st.cb_max_ns, d, __ATOMIC_RELAXED);
+    /* Stalls are counted here, by the loop thread, so none is missed while
+     * the watchdog is busy with the report of an earlier one. */
+    if (l->stall_ns != 0 && d >= l->stall_ns)
+        __atomic_fetch_add(&l->st.stalls, 1, __ATOMIC_RELAXED);
 }
 
 /* ---- wake-up -------------------------------------------------------------- */

@@ -15,7 +15,8 @@
  *     3. symbolises the callback's function pointer and the stack and
  *        hands one report to opts.on_stall (stderr by default).
  *   A generation is reported at most once, and reports are at most one per
- *   stall_interval_ns; stalls beyond that are only counted.
+ *   stall_interval_ns. The loop thread itself counts every callback that
+ *   ran past the threshold (stats.stalls), reported or not.
  *
  *   The signal interrupts a blocking system call in the loop thread; calls
  *   that SA_RESTART does not restart (nanosleep, poll, ...) return EINTR,
@@ -205,7 +206,6 @@ static void weft__wd_check(weft__watchdog_t *wd)
     if (start == 0 || now < start + wd->threshold || gen == wd->last_gen)
         return;
     wd->last_gen = gen;
-    __atomic_fetch_add(&l->st.stalls, 1, __ATOMIC_RELAXED);
     if (wd->last_report != 0 && now - wd->last_report < wd->interval)
         return;
     wd->last_report = now;
@@ -272,6 +272,7 @@ int weft__watchdog_start(weft_loop_t *l, const weft_loop_opts_t *o)
         return err;
     }
     l->wd = wd;
+    l->stall_ns = wd->threshold;
     return 0;
 }
 
