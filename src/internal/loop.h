@@ -123,6 +123,11 @@ static inline void weft__loop_active(weft_loop_t *l, int delta)
     __atomic_store_n(&l->active, l->active + (uint64_t)(int64_t)delta, __ATOMIC_RELAXED);
 }
 
+/* Test hook of the stress harness: when nonzero, weft__loop_wake drops
+ * every wake-up's eventfd write (the "forgot to wake" bug). Never set
+ * outside tests/loop/test_loop_stress.c --broken. */
+extern int weft__loop_fault;
+
 /* Wake the loop from any thread (coalesced through wake_pending). */
 void weft__loop_wake(weft_loop_t *l);
 

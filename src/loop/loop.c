@@ -58,6 +58,8 @@ void weft__loop_cb_end(weft_loop_t *l, uint64_t start)
 
 /* ---- wake-up -------------------------------------------------------------- */
 
+int weft__loop_fault;
+
 void weft__loop_wake(weft_loop_t *l)
 {
     /* [W] what was sent (pending flag, stop, done list)   [W] wake_pending = 0
@@ -68,6 +70,8 @@ void weft__loop_wake(weft_loop_t *l)
      * so reads what we sent after that. */
     if (__atomic_exchange_n(&l->wake_pending, 1, __ATOMIC_SEQ_CST) != 0)
         return;
+    if (weft__unlikely(__atomic_load_n(&weft__loop_fault, __ATOMIC_RELAXED) != 0))
+        return; /* broken on purpose: the flag is set, the eventfd never written */
     uint64_t one = 1;
     while (write(l->wakefd, &one, sizeof one) < 0 && errno == EINTR)
         ;

@@ -160,6 +160,8 @@ static void weft__timer_fire(weft_loop_t *l, weft_timer_t *t, uint64_t now)
 
 void weft__timers_run(weft_loop_t *l)
 {
+    if (l->nheap == 0)
+        return;
     uint64_t now = weft__now_ns();
     /* Timers started by a callback during this pass are due no earlier than
      * now + 0 with a later seq; the limit keeps a zero-period repeat from
