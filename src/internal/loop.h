@@ -74,7 +74,7 @@ struct weft_loop {
 
     /* Offload: completions queued by workers, drained by the loop. */
     weft_mutex_t off_mu;
-    weft__offload_t *off_done WEFT_GUARDED_BY(off_mu);
+    weft__offload_t *off_done; /* protected by off_mu */
     weft__offload_t *off_all; /* every pending offload; loop thread only */
     uint64_t off_pending;     /* atomic for stats */
 
