@@ -145,6 +145,7 @@ void weft__io_forget(weft_loop_t *l, weft_io_t *io);
 
 int weft__watchdog_start(weft_loop_t *l, const weft_loop_opts_t *o);
 void weft__watchdog_stop(weft_loop_t *l);
-void weft__watchdog_bind(weft_loop_t *l); /* on the loop thread at run */
+/* On the loop thread: on at the start of weft_loop_run, off at its end. */
+void weft__watchdog_bind(weft_loop_t *l, bool on);
 
 #endif /* WEFT_INTERNAL_LOOP_H */

@@ -240,7 +240,7 @@ int weft_loop_run(weft_loop_t *l, weft_run_mode_t mode)
     if (__atomic_exchange_n(&l->running, 1, __ATOMIC_ACQ_REL) != 0)
         return -EBUSY;
     __atomic_store_n(&l->run_tid, weft__tid(), __ATOMIC_RELEASE);
-    weft__watchdog_bind(l);
+    weft__watchdog_bind(l, true);
     int err = 0;
     do {
         if (mode == WEFT_RUN_DEFAULT && !weft__loop_alive(l))
@@ -249,6 +249,7 @@ int weft_loop_run(weft_loop_t *l, weft_run_mode_t mode)
     } while (err == 0 && mode == WEFT_RUN_DEFAULT &&
              __atomic_load_n(&l->stop, __ATOMIC_ACQUIRE) == 0);
     __atomic_store_n(&l->stop, 0, __ATOMIC_RELAXED);
+    weft__watchdog_bind(l, false);
     __atomic_store_n(&l->run_tid, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&l->running, 0, __ATOMIC_RELEASE);
     return err != 0 ? err : weft__loop_alive(l) ? 1 : 0;

@@ -67,10 +67,12 @@ static void weft__wd_handler(int sig, siginfo_t *si, void *uc)
     errno = saved;
 }
 
-void weft__watchdog_bind(weft_loop_t *l)
+void weft__watchdog_bind(weft_loop_t *l, bool on)
 {
+    /* Set for the duration of weft_loop_run only, so a later signal never
+     * finds a watchdog that was freed with its loop. */
     if (l->wd != NULL)
-        weft__wd_self = l->wd;
+        weft__wd_self = on ? l->wd : NULL;
 }
 
 /* ---- what the loop thread is doing ----------------------------------------- */
