@@ -46,14 +46,14 @@ typedef void (*weft_stall_report_fn)(const char *report, void *arg);
 
 /* Options for weft_loop_create. All-zero options (or NULL) give defaults. */
 typedef struct weft_loop_opts {
-    const char *name;             /* shown in reports; default "loop"; must outlive the loop */
-    uint64_t stall_threshold_ns;  /* 0: no watchdog; else report callbacks that run longer */
-    uint64_t stall_interval_ns;   /* at most one report per interval; 0: 1 s */
-    int stall_signal;             /* signal used to sample the loop thread's stack; 0: SIGURG */
+    const char *name;              /* shown in reports; default "loop"; must outlive the loop */
+    uint64_t stall_threshold_ns;   /* 0: no watchdog; else report callbacks that run longer */
+    uint64_t stall_interval_ns;    /* at most one report per interval; 0: 1 s */
+    int stall_signal;              /* signal used to sample the loop thread's stack; 0: SIGURG */
     weft_stall_report_fn on_stall; /* NULL: print to stderr */
     void *on_stall_arg;
-    size_t tcp_high_water;        /* bytes queued per TCP handle before write says -EAGAIN;
-                                     0: 1 MiB */
+    size_t tcp_high_water; /* bytes queued per TCP handle before write says -EAGAIN;
+                              0: 1 MiB */
 } weft_loop_opts_t;
 
 /* Histograms: bucket i counts durations in [2^i, 2^(i+1)) microseconds;
@@ -63,16 +63,16 @@ typedef struct weft_loop_opts {
 /* A snapshot of a loop's counters (each read atomically, not all at once). */
 typedef struct weft_loop_stats {
     const char *name;
-    uint64_t iterations;     /* passes through the loop */
-    uint64_t callbacks;      /* user callbacks run */
-    uint64_t idle_ns;        /* time spent waiting for events */
-    uint64_t active_handles; /* handles started and not stopped, now */
-    uint64_t pending_offloads; /* offloads submitted and not yet called back, now */
-    uint64_t lag_last_ns;    /* how late the last timer fired */
-    uint64_t lag_max_ns;     /* how late the latest timer fired, ever */
-    uint64_t cb_max_ns;      /* longest callback */
-    uint64_t stalls;         /* callbacks that ran past the watchdog threshold */
-    uint64_t stall_reports;  /* reports made (stalls minus those rate-limited) */
+    uint64_t iterations;                       /* passes through the loop */
+    uint64_t callbacks;                        /* user callbacks run */
+    uint64_t idle_ns;                          /* time spent waiting for events */
+    uint64_t active_handles;                   /* handles started and not stopped, now */
+    uint64_t pending_offloads;                 /* offloads submitted and not yet called back, now */
+    uint64_t lag_last_ns;                      /* how late the last timer fired */
+    uint64_t lag_max_ns;                       /* the most any timer was late */
+    uint64_t cb_max_ns;                        /* longest callback */
+    uint64_t stalls;                           /* callbacks that ran past the watchdog threshold */
+    uint64_t stall_reports;                    /* reports made (stalls minus those rate-limited) */
     uint64_t cb_hist[WEFT_LOOP_HIST_BUCKETS];  /* callback durations */
     uint64_t lag_hist[WEFT_LOOP_HIST_BUCKETS]; /* timer lateness */
 } weft_loop_stats_t;
@@ -114,9 +114,9 @@ typedef struct weft_timer weft_timer_t;
 typedef void (*weft_timer_cb)(weft_timer_t *timer);
 
 struct weft_timer {
-    void *data;          /* public: for the caller */
-    weft_loop_t *loop;   /* read-only */
-    weft_timer_cb _cb;   /* private fields follow */
+    void *data;        /* public: for the caller */
+    weft_loop_t *loop; /* read-only */
+    weft_timer_cb _cb; /* private fields follow */
     uint64_t _due;
     uint64_t _repeat;
     uint64_t _seq;
@@ -166,10 +166,10 @@ typedef struct weft_async weft_async_t;
 typedef void (*weft_async_cb)(weft_async_t *async);
 
 struct weft_async {
-    void *data;           /* public */
-    weft_loop_t *loop;    /* read-only */
-    weft_async_cb _cb;    /* private fields follow */
-    uint32_t _pending;    /* atomic; set by send, cleared by the loop */
+    void *data;        /* public */
+    weft_loop_t *loop; /* read-only */
+    weft_async_cb _cb; /* private fields follow */
+    uint32_t _pending; /* atomic; set by send, cleared by the loop */
     bool _active;
     weft_async_t *_prev, *_next; /* the loop's list; loop thread only */
 };

@@ -43,12 +43,12 @@ typedef struct weft__watchdog weft__watchdog_t;
 struct weft_loop {
     const char *name;
     weft__poll_t *poll;
-    uint64_t now;            /* loop thread writes; atomic (weft_loop_now) */
-    uint32_t running;        /* atomic; 1 between run's entry and exit */
-    uint32_t stop;           /* atomic; set by weft_loop_stop */
-    uint32_t in_callback;    /* loop thread only */
-    uint32_t run_tid;        /* atomic; the thread running the loop, or 0 */
-    uint64_t active;         /* active user handles; atomic for stats */
+    uint64_t now;         /* loop thread writes; atomic (weft_loop_now) */
+    uint32_t running;     /* atomic; 1 between run's entry and exit */
+    uint32_t stop;        /* atomic; set by weft_loop_stop */
+    uint32_t in_callback; /* loop thread only */
+    uint32_t run_tid;     /* atomic; the thread running the loop, or 0 */
+    uint64_t active;      /* active user handles; atomic for stats */
 
     /* Events of the current poll; a stopped watcher's entries are cleared. */
     weft__ready_t ready[WEFT__LOOP_MAX_EVENTS];
@@ -62,31 +62,31 @@ struct weft_loop {
     /* Wake-up: one eventfd for async sends, stop and offload completions. */
     int wakefd;
     weft_io_t wake_io;
-    uint32_t wake_pending;   /* atomic; 1 while a write to wakefd is unconsumed */
-    weft_async_t *asyncs;    /* started asyncs; loop thread only */
-    uint64_t async_gen;      /* bumped when an async leaves the list */
+    uint32_t wake_pending; /* atomic; 1 while a write to wakefd is unconsumed */
+    weft_async_t *asyncs;  /* started asyncs; loop thread only */
+    uint64_t async_gen;    /* bumped when an async leaves the list */
 
     /* Signals: one signalfd whose mask covers every watched signal. */
     int sigfd;
     weft_io_t sig_io;
-    weft_signal_t *signals;  /* loop thread only */
-    uint64_t sig_gen;        /* bumped when a watcher leaves the list */
+    weft_signal_t *signals; /* loop thread only */
+    uint64_t sig_gen;       /* bumped when a watcher leaves the list */
 
     /* Offload: completions queued by workers, drained by the loop. */
     weft_mutex_t off_mu;
     weft__offload_t *off_done; /* protected by off_mu */
-    weft__offload_t *off_all; /* every pending offload; loop thread only */
-    uint64_t off_pending;     /* atomic for stats */
+    weft__offload_t *off_all;  /* every pending offload; loop thread only */
+    uint64_t off_pending;      /* atomic for stats */
 
     size_t tcp_high_water;
-    char *rbuf;               /* shared read buffer of TCP handles */
+    char *rbuf; /* shared read buffer of TCP handles */
 
     /* What the watchdog watches: written by the loop thread, read by it. */
-    void *cb_fn;              /* atomic; the running callback's function */
-    uint64_t cb_start;        /* atomic; its start time, 0 when none runs */
-    uint64_t cb_gen;          /* atomic; bumped at every callback start */
+    void *cb_fn;       /* atomic; the running callback's function */
+    uint64_t cb_start; /* atomic; its start time, 0 when none runs */
+    uint64_t cb_gen;   /* atomic; bumped at every callback start */
     weft__watchdog_t *wd;
-    uint64_t stall_ns;        /* the watchdog's threshold; 0 without one */
+    uint64_t stall_ns; /* the watchdog's threshold; 0 without one */
 
     /* Statistics: written by the loop thread with relaxed atomics. */
     weft_loop_stats_t st;

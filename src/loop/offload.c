@@ -30,8 +30,8 @@ struct weft__offload {
     void *result;
     weft_offload_done_cb done;
     weft_future_t *future;
-    weft__offload_t *next_done;     /* off_done link; under off_mu */
-    weft__offload_t *prev, *next;   /* off_all links; loop thread only */
+    weft__offload_t *next_done;   /* off_done link; under off_mu */
+    weft__offload_t *prev, *next; /* off_all links; loop thread only */
 };
 
 static void *weft__offload_task(void *p)

@@ -234,8 +234,7 @@ static int weft__tcp_queue(weft_tcp_t *t, const char *p, size_t len)
 
 int weft_tcp_write(weft_tcp_t *t, const void *buf, size_t len)
 {
-    if (t == NULL || t->fd < 0 || (buf == NULL && len != 0) ||
-        (t->_flags & WEFT__TCP_LISTENING))
+    if (t == NULL || t->fd < 0 || (buf == NULL && len != 0) || (t->_flags & WEFT__TCP_LISTENING))
         return -EINVAL;
     if (t->_wlen - t->_woff >= t->loop->tcp_high_water)
         return -EAGAIN;
@@ -325,8 +324,7 @@ static void weft__tcp_on_io(weft_io_t *io, unsigned events)
         weft__tcp_connected(t);
         return;
     }
-    if ((events & (WEFT_IO_WRITE | WEFT_IO_ERROR)) && t->_wlen > t->_woff &&
-        weft__tcp_writable(t))
+    if ((events & (WEFT_IO_WRITE | WEFT_IO_ERROR)) && t->_wlen > t->_woff && weft__tcp_writable(t))
         return;
     if ((events & (WEFT_IO_READ | WEFT_IO_ERROR)) && (t->_flags & WEFT__TCP_READING))
         weft__tcp_readable(t);

@@ -37,17 +37,17 @@
 struct weft__watchdog {
     weft_loop_t *loop;
     pthread_t thread;
-    uint32_t quit;          /* futex word; atomic; 1 asks the thread to exit */
+    uint32_t quit; /* futex word; atomic; 1 asks the thread to exit */
     uint64_t threshold, interval, period;
     int sig;
     weft_stall_report_fn report;
     void *report_arg;
-    uint32_t bt_want;       /* atomic; the handler captures only while 1 */
-    uint32_t bt_done;       /* atomic; set by the handler when frames are in */
-    int nframes;            /* written by the handler before bt_done */
+    uint32_t bt_want; /* atomic; the handler captures only while 1 */
+    uint32_t bt_done; /* atomic; set by the handler when frames are in */
+    int nframes;      /* written by the handler before bt_done */
     void *frames[WEFT__BT_MAX];
-    uint64_t last_gen;      /* watchdog thread only */
-    uint64_t last_report;   /* watchdog thread only */
+    uint64_t last_gen;    /* watchdog thread only */
+    uint64_t last_report; /* watchdog thread only */
 };
 
 /* The watchdog of the loop the calling thread runs (set at weft_loop_run). */
@@ -79,15 +79,30 @@ void weft__watchdog_bind(weft_loop_t *l, bool on)
 
 static const char *weft__syscall_name(long nr)
 {
-    static const struct { long nr; const char *name; } names[] = {
-        {SYS_read, "read"}, {SYS_write, "write"}, {SYS_nanosleep, "nanosleep"},
-        {SYS_clock_nanosleep, "clock_nanosleep"}, {SYS_futex, "futex"},
-        {SYS_ppoll, "ppoll"}, {SYS_pselect6, "pselect6"}, {SYS_epoll_pwait, "epoll_pwait"},
-        {SYS_recvfrom, "recvfrom"}, {SYS_sendto, "sendto"}, {SYS_connect, "connect"},
-        {SYS_accept4, "accept4"}, {SYS_openat, "openat"}, {SYS_fsync, "fsync"},
-        {SYS_fdatasync, "fdatasync"}, {SYS_wait4, "wait4"},
+    static const struct {
+        long nr;
+        const char *name;
+    } names[] = {
+        {SYS_read, "read"},
+        {SYS_write, "write"},
+        {SYS_nanosleep, "nanosleep"},
+        {SYS_clock_nanosleep, "clock_nanosleep"},
+        {SYS_futex, "futex"},
+        {SYS_ppoll, "ppoll"},
+        {SYS_pselect6, "pselect6"},
+        {SYS_epoll_pwait, "epoll_pwait"},
+        {SYS_recvfrom, "recvfrom"},
+        {SYS_sendto, "sendto"},
+        {SYS_connect, "connect"},
+        {SYS_accept4, "accept4"},
+        {SYS_openat, "openat"},
+        {SYS_fsync, "fsync"},
+        {SYS_fdatasync, "fdatasync"},
+        {SYS_wait4, "wait4"},
 #ifdef SYS_poll
-        {SYS_poll, "poll"}, {SYS_select, "select"}, {SYS_epoll_wait, "epoll_wait"},
+        {SYS_poll, "poll"},
+        {SYS_select, "select"},
+        {SYS_epoll_wait, "epoll_wait"},
         {SYS_accept, "accept"},
 #endif
     };

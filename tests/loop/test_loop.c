@@ -228,7 +228,7 @@ static void test_io_readiness(void **state)
 /* ---- async ------------------------------------------------------------------------ */
 
 enum { ASYNC_ROUNDS = 20000 };
-static int async_sent;  /* atomic: the sender's latest value */
+static int async_sent; /* atomic: the sender's latest value */
 static int async_seen;
 static int async_calls;
 static weft_async_t async_h;

@@ -60,8 +60,7 @@ static void on_async(weft_async_t *a)
 {
     (void)a;
     for (unsigned i = 0; i < cfg.threads; i++)
-        __atomic_store_n(&seen[i], __atomic_load_n(&sent[i], __ATOMIC_ACQUIRE),
-                         __ATOMIC_RELEASE);
+        __atomic_store_n(&seen[i], __atomic_load_n(&sent[i], __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
 }
 
 static bool wait_seen(unsigned id, unsigned long round)
@@ -79,8 +78,7 @@ static void *sender(void *arg)
 {
     unsigned id = (unsigned)(uintptr_t)arg;
     uint64_t rng = cfg.seed * 2654435761u + id + 1;
-    for (unsigned long r = 1; r <= cfg.iters && !__atomic_load_n(&failed, __ATOMIC_RELAXED);
-         r++) {
+    for (unsigned long r = 1; r <= cfg.iters && !__atomic_load_n(&failed, __ATOMIC_RELAXED); r++) {
         __atomic_store_n(&sent[id], r, __ATOMIC_RELEASE);
         weft_async_send(&async_h);
         if (rng_next(&rng) % 64 == 0)

@@ -50,8 +50,10 @@ static void quick(weft_timer_t *t)
 
 static weft_loop_t *watched_loop(void)
 {
-    weft_loop_opts_t o = {.name = "watched", .stall_threshold_ns = 50 * MS,
-                          .stall_interval_ns = 1, .on_stall = capture};
+    weft_loop_opts_t o = {.name = "watched",
+                          .stall_threshold_ns = 50 * MS,
+                          .stall_interval_ns = 1,
+                          .on_stall = capture};
     weft_loop_t *l;
     assert_int_equal(weft_loop_create(&l, &o), 0);
     return l;
@@ -112,8 +114,8 @@ static void test_spinning_callback_on_cpu(void **state)
 static void test_rate_limited(void **state)
 {
     (void)state;
-    weft_loop_opts_t o = {.stall_threshold_ns = 20 * MS, .stall_interval_ns = 10000 * MS,
-                          .on_stall = capture};
+    weft_loop_opts_t o = {
+        .stall_threshold_ns = 20 * MS, .stall_interval_ns = 10000 * MS, .on_stall = capture};
     weft_loop_t *l;
     assert_int_equal(weft_loop_create(&l, &o), 0);
     weft_timer_t a, b;
