@@ -95,7 +95,9 @@ WEFT_API int weft_loop_stop(weft_loop_t *loop);
 
 /*
  * Release the loop. -EBUSY while it runs (from a callback or another
- * thread). Active handles are detached (the caller owns their memory).
+ * thread). Active handles are detached (their memory is the caller's;
+ * stopping one afterwards is a harmless no-op), and open TCP handles are
+ * closed (weft_tcp_close), so no socket or queue is left behind.
  * Offloads still pending are settled first: tasks not started are
  * cancelled, running ones are waited for, and each done callback is
  * called (status -ECANCELED or 0) so its argument can be released.
@@ -145,12 +147,13 @@ typedef struct weft_io weft_io_t;
 typedef void (*weft_io_cb)(weft_io_t *io, unsigned events);
 
 struct weft_io {
-    void *data;        /* public */
-    weft_loop_t *loop; /* read-only */
-    int fd;            /* read-only */
-    weft_io_cb _cb;    /* private fields follow */
-    unsigned _events;  /* what the poller watches; 0 when stopped */
-    bool _internal;    /* the loop's own watcher: does not keep the loop alive */
+    void *data;               /* public */
+    weft_loop_t *loop;        /* read-only */
+    int fd;                   /* read-only */
+    weft_io_cb _cb;           /* private fields follow */
+    unsigned _events;         /* what the poller watches; 0 when stopped */
+    bool _internal;           /* the loop's own watcher: does not keep the loop alive */
+    weft_io_t *_prev, *_next; /* the loop's started watchers */
 };
 
 /* Bind io to fd (the caller keeps owning fd; it must stay open while active). */
@@ -246,6 +249,7 @@ struct weft_tcp {
     char *_wbuf;
     size_t _woff, _wlen, _wcap;
     unsigned _flags;
+    weft_tcp_t *_prev, *_next; /* the loop's open TCP handles */
 };
 
 WEFT_API int weft_tcp_init(weft_loop_t *loop, weft_tcp_t *tcp);

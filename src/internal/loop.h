@@ -50,6 +50,9 @@ struct weft_loop {
     uint32_t run_tid;     /* atomic; the thread running the loop, or 0 */
     uint64_t active;      /* active user handles; atomic for stats */
 
+    weft_io_t *ios;   /* started watchers; loop thread only */
+    weft_tcp_t *tcps; /* open TCP handles; loop thread only */
+
     /* Events of the current poll; a stopped watcher's entries are cleared. */
     weft__ready_t ready[WEFT__LOOP_MAX_EVENTS];
     int nready, ready_at;
@@ -142,6 +145,8 @@ void weft__signals_detach(weft_loop_t *l);
 void weft__offload_run(weft_loop_t *l);
 void weft__offload_settle(weft_loop_t *l);
 void weft__io_forget(weft_loop_t *l, weft_io_t *io);
+void weft__ios_detach(weft_loop_t *l);
+void weft__tcps_close(weft_loop_t *l);
 
 int weft__watchdog_start(weft_loop_t *l, const weft_loop_opts_t *o);
 void weft__watchdog_stop(weft_loop_t *l);

@@ -170,6 +170,8 @@ int weft_loop_destroy(weft_loop_t *l)
         return -EBUSY;
     weft__offload_settle(l);
     weft__watchdog_stop(l);
+    weft__tcps_close(l);
+    weft__ios_detach(l);
     weft__timers_detach(l);
     weft__asyncs_detach(l);
     weft__signals_detach(l);
@@ -275,6 +277,7 @@ int weft_loop_stats(weft_loop_t *l, weft_loop_stats_t *out)
 {
     if (l == NULL || out == NULL)
         return -EINVAL;
+    /* Every field after name is a uint64_t (weft/loop.h keeps it so). */
     uint64_t *src = (uint64_t *)&l->st.iterations;
     uint64_t *dst = (uint64_t *)&out->iterations;
     size_t n = (sizeof *out - offsetof(weft_loop_stats_t, iterations)) / sizeof(uint64_t);
@@ -297,7 +300,28 @@ int weft_io_init(weft_loop_t *loop, weft_io_t *io, int fd)
     io->_cb = NULL;
     io->_events = 0;
     io->_internal = false;
+    io->_prev = io->_next = NULL;
     return 0;
+}
+
+static void weft__io_link(weft_loop_t *l, weft_io_t *io)
+{
+    io->_prev = NULL;
+    io->_next = l->ios;
+    if (l->ios != NULL)
+        l->ios->_prev = io;
+    l->ios = io;
+}
+
+static void weft__io_unlink(weft_loop_t *l, weft_io_t *io)
+{
+    if (io->_prev != NULL)
+        io->_prev->_next = io->_next;
+    else
+        l->ios = io->_next;
+    if (io->_next != NULL)
+        io->_next->_prev = io->_prev;
+    io->_prev = io->_next = NULL;
 }
 
 int weft_io_start(weft_io_t *io, unsigned events, weft_io_cb cb)
@@ -310,8 +334,11 @@ int weft_io_start(weft_io_t *io, unsigned events, weft_io_cb cb)
         if (err != 0)
             return err;
     }
-    if (io->_events == 0 && !io->_internal)
-        weft__loop_active(io->loop, +1);
+    if (io->_events == 0) {
+        weft__io_link(io->loop, io);
+        if (!io->_internal)
+            weft__loop_active(io->loop, +1);
+    }
     io->_events = events;
     io->_cb = cb;
     return 0;
@@ -337,6 +364,15 @@ int weft_io_stop(weft_io_t *io)
     io->_events = 0;
     if (!io->_internal)
         weft__loop_active(io->loop, -1);
+    weft__io_unlink(io->loop, io);
     weft__io_forget(io->loop, io);
     return 0;
+}
+
+void weft__ios_detach(weft_loop_t *l)
+{
+    while (l->ios != NULL) {
+        l->ios->_events = 0;
+        weft__io_unlink(l, l->ios);
+    }
 }

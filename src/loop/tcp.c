@@ -58,15 +58,42 @@ static int weft__tcp_update(weft_tcp_t *t)
     return err;
 }
 
+/* Take ownership of fd: bind the watcher, join the loop's open handles. */
+static void weft__tcp_adopt(weft_tcp_t *t, int fd)
+{
+    weft_loop_t *l = t->loop;
+    t->fd = fd;
+    weft_io_init(l, &t->_io, fd);
+    t->_io.data = t;
+    t->_io._internal = true; /* the handle counts itself as active */
+    t->_prev = NULL;
+    t->_next = l->tcps;
+    if (l->tcps != NULL)
+        l->tcps->_prev = t;
+    l->tcps = t;
+}
+
+static void weft__tcp_release(weft_tcp_t *t)
+{
+    weft_loop_t *l = t->loop;
+    if (t->_prev != NULL)
+        t->_prev->_next = t->_next;
+    else
+        l->tcps = t->_next;
+    if (t->_next != NULL)
+        t->_next->_prev = t->_prev;
+    t->_prev = t->_next = NULL;
+    close(t->fd);
+    t->fd = -1;
+    t->_flags = 0;
+}
+
 static int weft__tcp_socket(weft_tcp_t *t)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    t->fd = fd;
-    weft_io_init(t->loop, &t->_io, fd);
-    t->_io.data = t;
-    t->_io._internal = true; /* the handle counts itself as active */
+    weft__tcp_adopt(t, fd);
     return 0;
 }
 
@@ -86,9 +113,7 @@ static void weft__tcp_nodelay(int fd)
 
 static int weft__tcp_fail(weft_tcp_t *t, int err)
 {
-    close(t->fd);
-    t->fd = -1;
-    t->_flags = 0;
+    weft__tcp_release(t);
     return err;
 }
 
@@ -134,10 +159,7 @@ int weft_tcp_accept(weft_tcp_t *server, weft_tcp_t *client)
     if (fd < 0)
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     weft__tcp_nodelay(fd);
-    client->fd = fd;
-    weft_io_init(client->loop, &client->_io, fd);
-    client->_io.data = client;
-    client->_io._internal = true;
+    weft__tcp_adopt(client, fd);
     return 0;
 }
 
@@ -264,12 +286,17 @@ int weft_tcp_close(weft_tcp_t *t)
     t->_flags = 0;
     t->_woff = t->_wlen = 0;
     weft__tcp_update(t);
-    close(t->fd);
-    t->fd = -1;
+    weft__tcp_release(t);
     free(t->_wbuf);
     t->_wbuf = NULL;
     t->_wcap = 0;
     return 0;
+}
+
+void weft__tcps_close(weft_loop_t *l)
+{
+    while (l->tcps != NULL)
+        weft_tcp_close(l->tcps);
 }
 
 /* ---- readiness ------------------------------------------------------------------ */

@@ -3,6 +3,7 @@
 // ctest-timeout 30
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "weft.h"
 #include "wtest.h"
@@ -246,7 +247,53 @@ static void test_tcp_args(void **state)
     assert_int_equal(weft_loop_destroy(l), 0);
 }
 
+static void ignore_conn(weft_tcp_t *s, int status)
+{
+    (void)s, (void)status;
+}
+
+static void ignore_io(weft_io_t *io, unsigned events)
+{
+    (void)io, (void)events;
+}
+
+static void test_destroy_closes_tcp(void **state)
+{
+    (void)state;
+    weft_loop_t *l;
+    assert_int_equal(weft_loop_create(&l, NULL), 0);
+    weft_tcp_t srv, cli, acc;
+    weft_tcp_init(l, &srv);
+    assert_int_equal(weft_tcp_listen(&srv, "127.0.0.1", 0, 0, ignore_conn), 0);
+    uint16_t port;
+    weft_tcp_port(&srv, &port);
+    weft_tcp_init(l, &cli);
+    assert_int_equal(weft_tcp_connect(&cli, "127.0.0.1", port, ignore_conn), 0);
+    /* Queued while connecting: the write queue holds heap memory. */
+    static char big[256 * 1024];
+    assert_int_equal(weft_tcp_write(&cli, big, sizeof big), 0);
+    assert_true(weft_tcp_queued(&cli) > 0);
+    weft_loop_run(l, WEFT_RUN_NOWAIT);
+    weft_tcp_init(l, &acc);
+    weft_tcp_accept(&srv, &acc); /* may or may not have arrived yet */
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    weft_io_t io;
+    weft_io_init(l, &io, p[0]);
+    assert_int_equal(weft_io_start(&io, WEFT_IO_READ, ignore_io), 0);
+    assert_int_equal(weft_loop_destroy(l), 0);
+    /* Everything was released; stopping or closing afterwards is a no-op. */
+    assert_int_equal(cli.fd, -1);
+    assert_int_equal(srv.fd, -1);
+    assert_int_equal(acc.fd, -1);
+    assert_int_equal(weft_tcp_close(&cli), 0);
+    assert_int_equal(weft_io_stop(&io), 0);
+    close(p[0]);
+    close(p[1]);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_destroy_closes_tcp),
     cmocka_unit_test(test_echo_1000_connections),
     cmocka_unit_test(test_write_back_pressure),
     cmocka_unit_test(test_tcp_args),
