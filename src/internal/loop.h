@@ -123,6 +123,7 @@ void weft__loop_stat_add(uint64_t *field, uint64_t n);
 /* Count a user handle becoming active (+1) or inactive (-1). */
 static inline void weft__loop_active(weft_loop_t *l, int delta)
 {
+    /* Relaxed: written by the loop thread alone; a statistic for others. */
     __atomic_store_n(&l->active, l->active + (uint64_t)(int64_t)delta, __ATOMIC_RELAXED);
 }
 

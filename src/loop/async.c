@@ -46,6 +46,7 @@ int weft_async_start(weft_async_t *a, weft_async_cb cb)
     l->asyncs = a;
     weft__loop_active(l, +1);
     /* A send made before the start is delivered: look at _pending soon. */
+    /* Relaxed: a hint only; a send that races here wakes the loop itself. */
     if (__atomic_load_n(&a->_pending, __ATOMIC_RELAXED) != 0)
         weft__loop_wake(l);
     return 0;

@@ -44,16 +44,17 @@ void weft__loop_cb_end(weft_loop_t *l, uint64_t start)
 {
     uint64_t d = weft__now_ns() - start;
     l->in_callback--;
-    /* Relaxed: the watchdog compares cb_gen before and after it reads. */
+    /* Relaxed: the watchdog re-reads cb_start after reading cb_fn and
+     * cb_gen and ignores what changed under it (weft__wd_check()). */
     __atomic_store_n(&l->cb_start, 0, __ATOMIC_RELAXED);
     weft__loop_stat_add(&l->st.callbacks, 1);
     weft__loop_hist_add(l->st.cb_hist, d);
-    if (d > l->st.cb_max_ns)
+    if (d > l->st.cb_max_ns) /* Relaxed: see weft__loop_stat_add(). */
         __atomic_store_n(&l->st.cb_max_ns, d, __ATOMIC_RELAXED);
     /* Stalls are counted here, by the loop thread, so none is missed while
      * the watchdog is busy with the report of an earlier one. */
     if (l->stall_ns != 0 && d >= l->stall_ns)
-        __atomic_fetch_add(&l->st.stalls, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&l->st.stalls, 1, __ATOMIC_RELAXED); /* a counter */
 }
 
 /* ---- wake-up -------------------------------------------------------------- */
@@ -166,6 +167,8 @@ int weft_loop_destroy(weft_loop_t *l)
 {
     if (l == NULL)
         return -EINVAL;
+    /* Acquire: pairs with the release store at the end of weft_loop_run(),
+     * so a run finished on another thread is complete before we free. */
     if (__atomic_load_n(&l->running, __ATOMIC_ACQUIRE) != 0)
         return -EBUSY;
     weft__offload_settle(l);
@@ -203,6 +206,7 @@ static void weft__loop_dispatch(weft_loop_t *l)
 
 static int64_t weft__loop_timeout(weft_loop_t *l, weft_run_mode_t mode)
 {
+    /* Relaxed: a stop that comes later also wakes the poll (weft_loop_stop). */
     if (mode == WEFT_RUN_NOWAIT || __atomic_load_n(&l->stop, __ATOMIC_RELAXED) != 0)
         return 0;
     if (!weft__loop_alive(l))
@@ -216,7 +220,7 @@ static int weft__loop_poll(weft_loop_t *l, int64_t timeout)
     int n = weft__poll_wait(l->poll, l->ready, WEFT__LOOP_MAX_EVENTS, timeout);
     uint64_t t1 = weft__now_ns();
     weft__loop_stat_add(&l->st.idle_ns, t1 - t0);
-    __atomic_store_n(&l->now, t1, __ATOMIC_RELAXED);
+    __atomic_store_n(&l->now, t1, __ATOMIC_RELAXED); /* a clock value; no order */
     if (n < 0)
         return n;
     l->nready = n;
@@ -226,7 +230,7 @@ static int weft__loop_poll(weft_loop_t *l, int64_t timeout)
 
 static int weft__loop_iterate(weft_loop_t *l, weft_run_mode_t mode)
 {
-    __atomic_store_n(&l->now, weft__now_ns(), __ATOMIC_RELAXED);
+    __atomic_store_n(&l->now, weft__now_ns(), __ATOMIC_RELAXED); /* a clock value */
     weft__timers_run(l);
     int err = weft__loop_poll(l, weft__loop_timeout(l, mode));
     if (err == 0)
@@ -239,20 +243,27 @@ int weft_loop_run(weft_loop_t *l, weft_run_mode_t mode)
 {
     if (l == NULL || (unsigned)mode > WEFT_RUN_NOWAIT)
         return -EINVAL;
+    /* Acq_rel: a run that ended on another thread happens before this one. */
     if (__atomic_exchange_n(&l->running, 1, __ATOMIC_ACQ_REL) != 0)
         return -EBUSY;
+    /* Release: pairs with the acquire load in weft__wd_report(). */
     __atomic_store_n(&l->run_tid, weft__tid(), __ATOMIC_RELEASE);
     weft__watchdog_bind(l, true);
     int err = 0;
+    /* The acquire load of stop below pairs with the release store in
+     * weft_loop_stop(). */
     do {
         if (mode == WEFT_RUN_DEFAULT && !weft__loop_alive(l))
             break;
         err = weft__loop_iterate(l, mode);
     } while (err == 0 && mode == WEFT_RUN_DEFAULT &&
              __atomic_load_n(&l->stop, __ATOMIC_ACQUIRE) == 0);
+    /* Relaxed: a stop racing with the end of the run is consumed by it. */
     __atomic_store_n(&l->stop, 0, __ATOMIC_RELAXED);
     weft__watchdog_bind(l, false);
     __atomic_store_n(&l->run_tid, 0, __ATOMIC_RELEASE);
+    /* Release: pairs with the acquire in weft_loop_destroy() and the
+     * exchange of the next run. */
     __atomic_store_n(&l->running, 0, __ATOMIC_RELEASE);
     return err != 0 ? err : weft__loop_alive(l) ? 1 : 0;
 }
@@ -261,8 +272,9 @@ int weft_loop_stop(weft_loop_t *l)
 {
     if (l == NULL)
         return -EINVAL;
-    /* Release: orders nothing the loop reads except the flag itself; the
-     * wake below makes a blocked poll return so the loop sees it. */
+    /* Release: pairs with the acquire load at the end of each iteration in
+     * weft_loop_run(); the wake below makes a blocked poll return so the
+     * loop gets there (its eventfd protocol is argued in weft__loop_wake). */
     __atomic_store_n(&l->stop, 1, __ATOMIC_RELEASE);
     weft__loop_wake(l);
     return 0;
@@ -270,7 +282,7 @@ int weft_loop_stop(weft_loop_t *l)
 
 uint64_t weft_loop_now(const weft_loop_t *l)
 {
-    return l == NULL ? 0 : __atomic_load_n(&l->now, __ATOMIC_RELAXED);
+    return l == NULL ? 0 : __atomic_load_n(&l->now, __ATOMIC_RELAXED); /* a clock value */
 }
 
 int weft_loop_stats(weft_loop_t *l, weft_loop_stats_t *out)
@@ -282,7 +294,7 @@ int weft_loop_stats(weft_loop_t *l, weft_loop_stats_t *out)
     uint64_t *dst = (uint64_t *)&out->iterations;
     size_t n = (sizeof *out - offsetof(weft_loop_stats_t, iterations)) / sizeof(uint64_t);
     for (size_t i = 0; i < n; i++)
-        dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+        dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED); /* counters, no order */
     out->name = l->name;
     out->active_handles = __atomic_load_n(&l->active, __ATOMIC_RELAXED);
     out->pending_offloads = __atomic_load_n(&l->off_pending, __ATOMIC_RELAXED);

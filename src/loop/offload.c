@@ -54,6 +54,7 @@ static void weft__offload_link(weft_loop_t *l, weft__offload_t *r)
     if (l->off_all != NULL)
         l->off_all->prev = r;
     l->off_all = r;
+    /* Relaxed: written by the loop thread alone; a statistic for others. */
     __atomic_store_n(&l->off_pending, l->off_pending + 1, __ATOMIC_RELAXED);
 }
 
@@ -65,6 +66,7 @@ static void weft__offload_unlink(weft_loop_t *l, weft__offload_t *r)
         l->off_all = r->next;
     if (r->next != NULL)
         r->next->prev = r->prev;
+    /* Relaxed: as in weft__offload_link(). */
     __atomic_store_n(&l->off_pending, l->off_pending - 1, __ATOMIC_RELAXED);
 }
 

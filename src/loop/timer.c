@@ -144,6 +144,7 @@ static void weft__timer_fire(weft_loop_t *l, weft_timer_t *t, uint64_t now)
 {
     uint64_t lag = now - t->_due;
     weft__loop_hist_add(l->st.lag_hist, lag);
+    /* Relaxed: statistics, as in weft__loop_stat_add(). */
     __atomic_store_n(&l->st.lag_last_ns, lag, __ATOMIC_RELAXED);
     if (lag > l->st.lag_max_ns)
         __atomic_store_n(&l->st.lag_max_ns, lag, __ATOMIC_RELAXED);

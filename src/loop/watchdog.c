@@ -148,6 +148,7 @@ static void weft__wd_state(uint32_t tid, char *out, size_t len)
 /* Take the loop thread's stack; returns the frame count, 0 if it failed. */
 static int weft__wd_sample(weft__watchdog_t *wd, uint32_t tid)
 {
+    /* Relaxed: published by the release store of bt_want just below. */
     __atomic_store_n(&wd->bt_done, 0, __ATOMIC_RELAXED);
     /* Release: pairs with the acquire load in weft__wd_handler(). */
     __atomic_store_n(&wd->bt_want, 1, __ATOMIC_RELEASE);
@@ -162,6 +163,8 @@ static int weft__wd_sample(weft__watchdog_t *wd, uint32_t tid)
             usleep(500);
         }
     }
+    /* Release: a late handler that still sees 1 writes frames we no longer
+     * read; one that sees 0 (acquire in weft__wd_handler) writes nothing. */
     __atomic_store_n(&wd->bt_want, 0, __ATOMIC_RELEASE);
     return n;
 }
@@ -185,11 +188,13 @@ static size_t weft__wd_stack(weft__watchdog_t *wd, int n, char *buf, size_t len)
 static void weft__wd_report(weft__watchdog_t *wd, void *fn, uint64_t gen, uint64_t start)
 {
     weft_loop_t *l = wd->loop;
+    /* Acquire: pairs with the release store in weft_loop_run(). */
     uint32_t tid = __atomic_load_n(&l->run_tid, __ATOMIC_ACQUIRE);
     char state[160], text[4096];
     weft__wd_state(tid, state, sizeof state);
     int n = weft__wd_sample(wd, tid);
     double ms = (double)(weft__now_ns() - start) / 1e6;
+    /* Acquire: the generation is compared only; any order would do. */
     bool same = __atomic_load_n(&l->cb_gen, __ATOMIC_ACQUIRE) == gen;
     weft__frame_t f;
     char name[256];
@@ -217,8 +222,15 @@ static void weft__wd_check(weft__watchdog_t *wd)
     weft_loop_t *l = wd->loop;
     /* Acquire: pairs with the release store in weft__loop_cb_begin(). */
     uint64_t start = __atomic_load_n(&l->cb_start, __ATOMIC_ACQUIRE);
+    /* Relaxed, checked below: gen and fn belong to the callback that
+     * started at `start` only if cb_start still holds it afterwards. */
     uint64_t gen = __atomic_load_n(&l->cb_gen, __ATOMIC_RELAXED);
     void *fn = __atomic_load_n(&l->cb_fn, __ATOMIC_RELAXED);
+    /* Acquire fence: orders the two loads above before the re-read of
+     * cb_start (a seqlock read; the writer is weft__loop_cb_begin()). */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&l->cb_start, __ATOMIC_RELAXED) != start)
+        return; /* A callback ended or began meanwhile: look again later. */
     uint64_t now = weft__now_ns();
     if (start == 0 || now < start + wd->threshold || gen == wd->last_gen)
         return;
@@ -226,6 +238,7 @@ static void weft__wd_check(weft__watchdog_t *wd)
     if (wd->last_report != 0 && now - wd->last_report < wd->interval)
         return;
     wd->last_report = now;
+    /* Relaxed: a statistics counter, read field by field by weft_loop_stats. */
     __atomic_fetch_add(&l->st.stall_reports, 1, __ATOMIC_RELAXED);
     weft__wd_report(wd, fn, gen, start);
 }
@@ -233,6 +246,7 @@ static void weft__wd_check(weft__watchdog_t *wd)
 static void *weft__wd_main(void *arg)
 {
     weft__watchdog_t *wd = arg;
+    /* Acquire: pairs with the release store in weft__watchdog_stop(). */
     while (__atomic_load_n(&wd->quit, __ATOMIC_ACQUIRE) == 0) {
         weft__deadline_t d;
         weft__deadline_init(&d, (int64_t)wd->period);
@@ -298,6 +312,9 @@ void weft__watchdog_stop(weft_loop_t *l)
     weft__watchdog_t *wd = l->wd;
     if (wd == NULL)
         return;
+    /* Release: pairs with the acquire load in weft__wd_main(). The store
+     * comes before the wake, and the thread sleeps only while quit == 0,
+     * so the wake-up cannot be missed. */
     __atomic_store_n(&wd->quit, 1, __ATOMIC_RELEASE);
     weft__futex_wake(&wd->quit, 1);
     pthread_join(wd->thread, NULL);
