@@ -99,9 +99,10 @@ struct weft_loop {
 static inline uint64_t weft__loop_cb_begin(weft_loop_t *l, void *fn)
 {
     uint64_t t = weft__now_ns();
-    /* Relaxed: cb_start's release store below publishes fn and the gen. */
-    __atomic_store_n(&l->cb_fn, fn, __ATOMIC_RELAXED);
-    __atomic_store_n(&l->cb_gen, l->cb_gen + 1, __ATOMIC_RELAXED);
+    /* Release: orders the previous callback's end (cb_start = 0) before
+     * the new fn and gen; pairs with the acquire loads in weft__wd_check(). */
+    __atomic_store_n(&l->cb_fn, fn, __ATOMIC_RELEASE);
+    __atomic_store_n(&l->cb_gen, l->cb_gen + 1, __ATOMIC_RELEASE);
     /* Release: pairs with the acquire load of cb_start in the watchdog, so
      * it reads the fn and gen of the callback whose start it sees. */
     __atomic_store_n(&l->cb_start, t, __ATOMIC_RELEASE);

@@ -222,13 +222,15 @@ static void weft__wd_check(weft__watchdog_t *wd)
     weft_loop_t *l = wd->loop;
     /* Acquire: pairs with the release store in weft__loop_cb_begin(). */
     uint64_t start = __atomic_load_n(&l->cb_start, __ATOMIC_ACQUIRE);
-    /* Relaxed, checked below: gen and fn belong to the callback that
-     * started at `start` only if cb_start still holds it afterwards. */
-    uint64_t gen = __atomic_load_n(&l->cb_gen, __ATOMIC_RELAXED);
-    void *fn = __atomic_load_n(&l->cb_fn, __ATOMIC_RELAXED);
-    /* Acquire fence: orders the two loads above before the re-read of
-     * cb_start (a seqlock read; the writer is weft__loop_cb_begin()). */
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    /* A seqlock read (the writer is weft__loop_cb_begin()): gen and fn
+     * belong to the callback that started at `start` only if cb_start
+     * still holds it afterwards. Acquire: keeps the re-read below after
+     * these loads, and pairs with the release stores of the next
+     * callback's fn and gen, which come after the previous end's store of
+     * 0 to cb_start: a newer fn or gen is always followed by a changed
+     * cb_start. */
+    uint64_t gen = __atomic_load_n(&l->cb_gen, __ATOMIC_ACQUIRE);
+    void *fn = __atomic_load_n(&l->cb_fn, __ATOMIC_ACQUIRE);
     if (__atomic_load_n(&l->cb_start, __ATOMIC_RELAXED) != start)
         return; /* A callback ended or began meanwhile: look again later. */
     uint64_t now = weft__now_ns();
