@@ -10,6 +10,7 @@
 #include "weft/base.h"
 #include "weft/sync.h"
 #include "weft/check.h"
+#include "weft/lockfree.h"
 #include "weft/pool.h"
 #include "weft/proc.h"
 #include "weft/loop.h"

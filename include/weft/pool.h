@@ -4,8 +4,9 @@
  * A pool is a fixed set of worker threads running submitted tasks. Several
  * named pools side by side are bulkheads: slow, blocking work in one pool
  * cannot starve the work of another. Each worker has its own queue and
- * steals from the others when idle; tasks submitted from outside the pool
- * go through one shared queue. An idle worker spins briefly, then parks.
+ * steals from the others when idle; a thread outside the pool submits
+ * into a queue of its own that the workers steal from. An idle worker
+ * spins briefly, then parks.
  *
  * A task may have a future (weft_pool_submit's `future` argument), through
  * which its result is awaited or the task cancelled. A task submitted
@@ -13,9 +14,10 @@
  *
  * Pool-induced deadlock (a worker waiting on a task queued in its own pool
  * while every worker of the pool does the same) is detected: the wait that
- * closes the cycle returns -EDEADLK, and with WEFT_CHECK set in the
- * environment a report naming the pool, the tasks and their submit sites is
- * printed on stderr (see docs/exec.md). With the option `wait_runs_inline`,
+ * closes the cycle returns -EDEADLK, as does a wait that leads back to a
+ * task the waiting worker is itself running; with WEFT_CHECK set in the
+ * environment (or checking enabled) a report naming the pool, the tasks and
+ * their submit sites is printed on stderr (see docs/exec.md). With the option `wait_runs_inline`,
  * a worker waiting on a task still queued in its own pool runs that task
  * itself instead, so the same code completes.
  *
@@ -122,7 +124,9 @@ WEFT_API int weft_pool_submit_at(weft_pool_t *pool, weft_task_fn fn, void *arg,
  * Wait for the task's result. 0 (and *result, if result is not NULL, gets
  * fn's return value); -ETIMEDOUT; -ECANCELED if the task was cancelled;
  * -EDEADLK if the caller is a worker of the task's pool and waiting would
- * deadlock the pool (every worker waits on a task queued in the pool);
+ * deadlock (every worker would wait on a task queued in the pool, or the
+ * wait leads back to a task the caller is running); with wait_runs_inline
+ * a task still queued is run by the caller instead (0 and its result);
  * -EINVAL for a NULL f or a bad timeout. WEFT_FOREVER waits without limit;
  * 0 polls. Any number of threads may wait on one future.
  */

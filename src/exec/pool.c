@@ -608,7 +608,7 @@ static int weft__caller_runs(weft_pool_t *pool, weft__task_t *t, weft_future_t *
 static __thread struct {
     uint64_t pool_id;
     weft__ext_t *q; /* NULL with a pool_id set: use the ring */
-} weft__ext_cache[WEFT__EXT_CACHE];
+} weft__ext_cache[WEFT__EXT_CACHE] __attribute__((tls_model("initial-exec")));
 
 /* Find or create the calling thread's deque in `pool` (NULL: none left). */
 static weft__ext_t *weft__ext_register(weft_pool_t *pool)

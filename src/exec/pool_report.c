@@ -9,14 +9,16 @@
  * report is formatted into one buffer and written with one write(2), so
  * reports from several threads do not interleave. Function names and
  * source lines come from the base layer's symboliser (DWARF, then the
- * dynamic symbol table). The check layer's report sink (reporter
- * callbacks, `weft check`'s exit status) can take this function over.
+ * dynamic symbol table). The report goes out through the check layer's
+ * sinks (reporter callback, WEFT_CHECK_OUTPUT, JSON lines, the report
+ * count and `weft check`'s exit status), kind "pool-deadlock".
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include "internal/backtrace.h"
+#include "internal/check.h"
 #include "internal/exec.h"
 
 #define WEFT__REPORT_MAX 8192
@@ -184,6 +186,9 @@ void weft__pool_deadlock_report(weft_pool_t *pool, const weft__worker_t *waiter,
                       "the pool\nwith wait_runs_inline so a waiting worker runs them "
                       "itself.\n");
     weft__symbolize_end();
-    ssize_t w = write(STDERR_FILENO, o->buf, o->len);
-    (void)w;
+    o->buf[o->len < sizeof o->buf ? o->len : sizeof o->buf - 1] = 0;
+    char title[160];
+    snprintf(title, sizeof title, "potential deadlock: %s in pool '%s'",
+             cycle ? "wait-for cycle" : "pool-induced deadlock", pool->name);
+    weft__check_report_text("pool-deadlock", title, o->buf);
 }

@@ -367,14 +367,9 @@ static void test_current(void **state)
 
 /* ---- bulkheads ------------------------------------------------------------ */
 
-static void *slow_io(void *arg)
-{
-    (void)arg;
-    usleep(100000); /* a blocking call, like a slow DNS lookup */
-    return NULL;
-}
-
-/* A flood of slow work in one pool does not delay another pool's work. */
+/* A flood of blocking work in one pool (gate tasks, which block until the
+ * test opens the gate, like DNS lookups that hang) does not delay another
+ * pool's work. */
 static void test_bulkhead(void **state)
 {
     (void)state;
@@ -383,20 +378,27 @@ static void test_bulkhead(void **state)
     weft_pool_opts_t oc = {.name = "cpu", .threads = 2};
     assert_err(weft_pool_create(&io, &oi), 0);
     assert_err(weft_pool_create(&cpu, &oc), 0);
+    gate_reset();
     for (int i = 0; i < 10; i++)
-        assert_err(weft_pool_submit(io, slow_io, NULL, NULL), 0);
+        assert_err(weft_pool_submit(io, gate_task, NULL, NULL), 0);
+    assert_true(wait_for(&gate_entered, 2)); /* both dns workers are stuck */
     weft_future_t *f;
     assert_err(weft_pool_submit(cpu, square, (void *)9, &f), 0);
     void *r;
-    /* Well before one slow task could end: the cpu pool is not behind them. */
-    assert_err(weft_future_wait(f, 80000000, &r), 0);
+    /* The cpu pool's task completes while every dns worker is still blocked
+     * and eight dns tasks wait behind them. */
+    assert_err(weft_future_wait(f, 10 * SEC, &r), 0);
     assert_int_equal((uintptr_t)r, 81);
     weft_future_release(f);
     weft_pool_stats_t st;
     assert_err(weft_pool_stats(io, &st), 0);
-    assert_true(st.queued >= 6);
+    assert_int_equal(st.running, 2);
+    assert_int_equal(st.queued, 8);
+    assert_int_equal(__atomic_load_n(&gate_entered, __ATOMIC_ACQUIRE), 2);
+    __atomic_store_n(&gate_open, 1, __ATOMIC_RELEASE);
     assert_err(weft_pool_destroy(cpu), 0);
     assert_err(weft_pool_destroy(io), 0);
+    assert_int_equal(gate_entered, 10);
 }
 
 /* ---- pool-induced deadlock ------------------------------------------------ */

@@ -26,7 +26,7 @@
  */
 // ctest stress --seed 1 --threads 2 --workers 2 --iters 6 --tasks 20000
 // ctest stress_more_workers --seed 7 --threads 3 --workers 4 --iters 4 --tasks 20000
-// ctest broken --broken --seed 3 --threads 2 --workers 2 --iters 50 --tasks 20000
+// ctest broken --broken --seed 3 --threads 3 --workers 4 --iters 200 --tasks 20000
 // ctest-timeout 120
 #include <pthread.h>
 #include <stdio.h>
