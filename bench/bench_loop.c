@@ -11,8 +11,10 @@
  * Each figure is the median of --reps runs.
  *
  *   bench_loop [--timers N] [--trips N] [--conns C] [--reps N] [--quick]
+ *              [--only timers|wakeups|echo]
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +33,10 @@ typedef struct cfg {
     long trips;
     int conns;
     int reps;
+    const char *only; /* "timers", "wakeups" or "echo"; NULL: all */
 } cfg_t;
 
-static cfg_t cfg = {1000000, 200000, 1000, 3};
+static cfg_t cfg = {1000000, 200000, 1000, 3, NULL};
 
 static double now_s(void)
 {
@@ -498,7 +501,7 @@ static void parse(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "0";
         if (strcmp(a, "--quick") == 0) {
-            cfg = (cfg_t){100000, 20000, 200, 1};
+            cfg = (cfg_t){100000, 20000, 200, 1, cfg.only};
             continue;
         }
         if (strcmp(a, "--timers") == 0)
@@ -509,9 +512,11 @@ static void parse(int argc, char **argv)
             cfg.conns = atoi(v);
         else if (strcmp(a, "--reps") == 0)
             cfg.reps = atoi(v);
+        else if (strcmp(a, "--only") == 0)
+            cfg.only = v;
         else {
             fprintf(stderr, "usage: bench_loop [--timers N] [--trips N] [--conns C] "
-                            "[--reps N] [--quick]\n");
+                            "[--reps N] [--quick] [--only timers|wakeups|echo]\n");
             exit(2);
         }
         i++;
@@ -532,6 +537,11 @@ static void row(const char *name, double w, double u, const char *unit)
 #endif
 }
 
+static bool want(const char *what)
+{
+    return cfg.only == NULL || strcmp(cfg.only, what) == 0;
+}
+
 int main(int argc, char **argv)
 {
     parse(argc, argv);
@@ -541,17 +551,21 @@ int main(int argc, char **argv)
            cfg.conns, cfg.reps);
     printf("%-40s %12s %12s\n", "", "weft", "libuv");
 #ifdef WEFT_HAVE_LIBUV
-    u[0] = median_of(uv_timer_churn, cfg.timers);
-    u[1] = median_of(uv_wakeups, cfg.trips);
-    u[2] = median_of(uv_echo, 1);
-    u[3] = median_of(uv_echo, cfg.conns);
+    u[0] = want("timers") ? median_of(uv_timer_churn, cfg.timers) : 0;
+    u[1] = want("wakeups") ? median_of(uv_wakeups, cfg.trips) : 0;
+    u[2] = want("echo") ? median_of(uv_echo, 1) : 0;
+    u[3] = want("echo") ? median_of(uv_echo, cfg.conns) : 0;
 #endif
-    snprintf(name, sizeof name, "timer churn, start+stop (ns)");
-    row(name, median_of(weft_timer_churn, cfg.timers), u[0], "lower is better");
-    row("cross-thread wake-ups (per s)", median_of(weft_wakeups, cfg.trips), u[1],
-        "higher is better");
-    row("TCP echo, 1 connection (trips/s)", median_of(weft_echo, 1), u[2], "higher is better");
-    snprintf(name, sizeof name, "TCP echo, %d connections (trips/s)", cfg.conns);
-    row(name, median_of(weft_echo, cfg.conns), u[3], "higher is better");
+    if (want("timers"))
+        row("timer churn, start+stop (ns)", median_of(weft_timer_churn, cfg.timers), u[0],
+            "lower is better");
+    if (want("wakeups"))
+        row("cross-thread wake-ups (per s)", median_of(weft_wakeups, cfg.trips), u[1],
+            "higher is better");
+    if (want("echo")) {
+        row("TCP echo, 1 connection (trips/s)", median_of(weft_echo, 1), u[2], "higher is better");
+        snprintf(name, sizeof name, "TCP echo, %d connections (trips/s)", cfg.conns);
+        row(name, median_of(weft_echo, cfg.conns), u[3], "higher is better");
+    }
     return 0;
 }

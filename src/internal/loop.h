@@ -34,7 +34,7 @@ int weft__poll_wait(weft__poll_t *p, weft__ready_t *out, int max, int64_t timeou
 
 /* ---- the loop ------------------------------------------------------------- */
 
-#define WEFT__LOOP_MAX_EVENTS 256
+#define WEFT__LOOP_MAX_EVENTS 1024
 #define WEFT__LOOP_RBUF (64 * 1024)
 
 typedef struct weft__offload weft__offload_t;
