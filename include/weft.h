@@ -13,5 +13,6 @@
 #include "weft/lockfree.h"
 #include "weft/pool.h"
 #include "weft/proc.h"
+#include "weft/loop.h"
 
 #endif /* WEFT_H */
