@@ -96,6 +96,12 @@ pool-starvation)
     check "$m | .shared_pool_edeadlk >= 1 and .check_reports >= 1"
     check '.experiments[0].check_report | test("pool-induced deadlock")'
     ;;
+loop-blocking)
+    # Every phase ticked; the offloaded work completed; the watchdog named the callback.
+    check "$m | .ticks_baseline > 0 and .ticks_blocking > 0 and .ticks_offload > 0"
+    check "$m | .offload_completed == 1 and .watchdog_named_callback == 1"
+    check '.experiments[0].check_report | test("weft__lab_blocking_callback")'
+    ;;
 *)
     echo "FAIL: no invariants known for experiment '$name'" >&2
     exit 1

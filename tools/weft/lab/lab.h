@@ -199,5 +199,8 @@ extern const struct weft_lab_experiment weft_lab_conc_vs_par;
 extern const struct weft_lab_experiment weft_lab_pool_starvation;
 extern const struct weft_lab_experiment weft_lab_memory_order;
 extern const struct weft_lab_experiment weft_lab_optimistic;
+extern const struct weft_lab_experiment weft_lab_threads_vs_processes;
+extern const struct weft_lab_experiment weft_lab_io_bound;
+extern const struct weft_lab_experiment weft_lab_loop_blocking;
 
 #endif /* WEFT_TOOLS_LAB_H */
