@@ -84,6 +84,13 @@ void weft__lab_blocking_callback(weft_timer_t *t)
     (void)burn(&r->block_ns);
 }
 
+/* The offloaded work: the same burn, on a pool worker. */
+static void *offload_work(void *arg)
+{
+    struct lb_run *r = arg;
+    return burn(&r->block_ns);
+}
+
 static void on_offload_done(weft_loop_t *loop, void *arg, void *result, int status)
 {
     (void)loop, (void)result;
@@ -94,7 +101,7 @@ static void on_offload_done(weft_loop_t *loop, void *arg, void *result, int stat
 static void offload_callback(weft_timer_t *t)
 {
     struct lb_run *r = t->data;
-    (void)weft_loop_offload(r->loop, r->pool, burn, &r->block_ns, on_offload_done);
+    (void)weft_loop_offload(r->loop, r->pool, offload_work, r, on_offload_done);
 }
 
 static void on_stop(weft_timer_t *t)
