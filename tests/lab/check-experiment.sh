@@ -96,6 +96,12 @@ pool-starvation)
     check "$m | .shared_pool_edeadlk >= 1 and .check_reports >= 1"
     check '.experiments[0].check_report | test("pool-induced deadlock")'
     ;;
+io-bound)
+    # The event loop completed all 10,000 waits on its one thread; every thread created finished.
+    check "$m | .waits == 10000 and .loop_waits_completed == 10000 and .loop_threads_created == 0"
+    check "$m | .threads_threads_created >= 1 and .threads_waits_completed == .threads_waits_started"
+    check "$m | .loop_rss_kib >= 0 and .threads_rss_kib > 0"
+    ;;
 loop-blocking)
     # Every phase ticked; the offloaded work completed; the watchdog named the callback.
     check "$m | .ticks_baseline > 0 and .ticks_blocking > 0 and .ticks_offload > 0"
