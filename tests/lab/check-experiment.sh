@@ -96,6 +96,16 @@ pool-starvation)
     check "$m | .shared_pool_edeadlk >= 1 and .check_reports >= 1"
     check '.experiments[0].check_report | test("pool-induced deadlock")'
     ;;
+threads-vs-processes)
+    # Every executor computed every result; the process pool's crash failed exactly one
+    # task and the others completed; the child with the crashing thread died of a signal.
+    check "$m | .serial_correct == .tasks and .thread_pool_correct == .tasks"
+    check "$m | .process_pool_correct == .tasks and .event_loop_correct == .tasks"
+    check "$m | .crash_process_pool_echild == 1 and .crash_process_pool_other_errors == 0"
+    check "$m | .crash_process_pool_completed == .crash_tasks - 1"
+    check "$m | .crash_thread_child_signal > 0"
+    check "$m | .overhead_us_per_task_thread_pool > 0 and .overhead_us_per_task_process_pool > 0"
+    ;;
 io-bound)
     # The event loop completed all 10,000 waits on its one thread; every thread created finished.
     check "$m | .waits == 10000 and .loop_waits_completed == 10000 and .loop_threads_created == 0"

@@ -31,7 +31,7 @@ static const struct weft_lab_experiment *const experiments[] = {
     &weft_lab_race,        &weft_lab_check_then_act,  &weft_lab_deadlock,     &weft_lab_livelock,
     &weft_lab_starvation,  &weft_lab_semaphore,       &weft_lab_ownership,    &weft_lab_cas_vs_lock,
     &weft_lab_conc_vs_par, &weft_lab_pool_starvation, &weft_lab_memory_order, &weft_lab_optimistic,
-    &weft_lab_io_bound,    &weft_lab_loop_blocking,
+    &weft_lab_threads_vs_processes, &weft_lab_io_bound, &weft_lab_loop_blocking,
 };
 #define N_EXPERIMENTS (sizeof experiments / sizeof experiments[0])
 
