@@ -87,16 +87,25 @@ hard-limit)
     jq -e '.experiments[1].name == "ownership" and .experiments[1].seconds > 0' \
         "$tmp/out" >/dev/null || fail "the next experiment did not run"
     ;;
-broken-race | broken-semaphore)
+broken-race | broken-semaphore | broken-threads-vs-processes | broken-io-bound | \
+    broken-loop-blocking)
     # The harness must catch a deliberately broken run: check-experiment.sh
     # has to fail, naming the invariant that broke.
     exp=${case_#broken-}
-    want=$([ "$exp" = race ] && echo lost_updates_mutex || echo max_in_flight_semaphore)
+    mode= # the default budget
+    case $exp in
+    race) want=lost_updates_mutex ;;
+    semaphore) want=max_in_flight_semaphore ;;
+    # These breakages are deterministic: one quick run shows them.
+    threads-vs-processes) want=process_pool_correct mode=--quick ;;
+    io-bound) want=loop_waits_completed mode=--quick ;;
+    loop-blocking) want=watchdog_named_callback mode=--quick ;;
+    esac
     # A broken lock shows only when the threads overlap, which on a busy
-    # machine is not certain in one run: up to three runs, the default budget.
+    # machine is not certain in one run: up to three runs.
     for attempt in 1 2 3; do
         set +e
-        WEFT_LAB_BROKEN=1 LAB_SEED=$attempt LAB_MODE= \
+        WEFT_LAB_BROKEN=1 LAB_SEED=$attempt LAB_MODE=$mode \
             sh "$(dirname "$0")/check-experiment.sh" "$weft" "$exp" >"$tmp/out" 2>"$tmp/err"
         st=$?
         set -e

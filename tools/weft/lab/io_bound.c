@@ -77,7 +77,9 @@ static void run_loop(struct io_outcome *o, uint64_t wait_ns)
     o->error = t ? weft_loop_create(&loop, NULL) : -ENOMEM;
     if (o->error != 0)
         return;
-    for (unsigned i = 0; i < o->waits && o->error == 0; i++) {
+    /* weft_lab_broken(): one timer short, for the tests' self-check. */
+    unsigned n = o->waits - weft_lab_broken();
+    for (unsigned i = 0; i < n && o->error == 0; i++) {
         t[i].data = o;
         o->error = weft_timer_init(loop, &t[i]);
         if (o->error == 0)
