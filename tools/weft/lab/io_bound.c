@@ -44,9 +44,9 @@ struct io_outcome {
     unsigned completed; /* atomic in the threads variant: waits that ended */
     unsigned threads;   /* threads created for the waits */
     double wall_ms;
-    double rss_kib;   /* VmHWM minus the starting VmRSS */
-    int error;        /* 0, or the first negative errno met */
-    bool done;        /* the child finished writing */
+    double rss_kib; /* VmHWM minus the starting VmRSS */
+    int error;      /* 0, or the first negative errno met */
+    bool done;      /* the child finished writing */
 };
 
 /* A field of /proc/self/status in KiB ("VmRSS:", "VmHWM:"), or 0. */
@@ -132,7 +132,7 @@ static void run_threads(struct io_outcome *o, uint64_t wait_ns)
 }
 
 /* In the child: run one variant and report. */
-static void child(enum variant v, struct io_outcome *o, uint64_t wait_ns)
+__attribute__((noreturn)) static void child(enum variant v, struct io_outcome *o, uint64_t wait_ns)
 {
     double rss0 = status_kib("VmRSS:");
     uint64_t t0 = weft_now_ns();
@@ -216,8 +216,8 @@ static int io_run(struct weft_lab_ctx *ctx)
 {
     uint64_t wait_ns = ctx->mode == WEFT_LAB_QUICK ? 100000000u : 1000000000u;
     unsigned thread_waits = ctx->mode == WEFT_LAB_QUICK ? WAITS / 10 : WAITS;
-    struct io_outcome *o = mmap(NULL, V_COUNT * sizeof *o, PROT_READ | PROT_WRITE,
-                                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct io_outcome *o =
+        mmap(NULL, V_COUNT * sizeof *o, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (o == MAP_FAILED)
         return weft_lab_fail(ctx, -errno, "shared memory");
     memset(o, 0, V_COUNT * sizeof *o);
@@ -241,12 +241,12 @@ static int io_run(struct weft_lab_ctx *ctx)
     weft_lab_plot(ctx, WEFT_LAB_PLOT_BARS, 1u << 4, true, "variant", "KiB per wait");
     const struct io_outcome *l = &o[V_LOOP], *t = &o[V_THREADS];
     double lpw = l->rss_kib / WAITS, tpw = t->started ? t->rss_kib / t->started : 0;
-    weft_lab_verdict(ctx, l->completed == WAITS && t->started > 0 &&
-                              t->completed == t->started && lpw < tpw / 2);
+    weft_lab_verdict(ctx, l->completed == WAITS && t->started > 0 && t->completed == t->started &&
+                              lpw < tpw / 2);
     explain(ctx, o, (double)wait_ns / 1e6);
     if (thread_waits < WAITS)
-        weft_lab_note(ctx, "Quick mode: the threads variant makes %u waits, not %u.",
-                      thread_waits, WAITS);
+        weft_lab_note(ctx, "Quick mode: the threads variant makes %u waits, not %u.", thread_waits,
+                      WAITS);
     munmap(o, V_COUNT * sizeof *o);
     return 0;
 }

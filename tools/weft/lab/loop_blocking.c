@@ -189,8 +189,8 @@ static void explain(struct weft_lab_ctx *ctx, double block_ms, bool named)
                   block_ms, weft_lab_get(ctx, "lag_max_ms_blocking", 0), block_ms / 2,
                   weft_lab_get(ctx, "lag_max_ms_offload", 0), block_ms / 4,
                   weft_lab_get(ctx, "lag_max_ms_baseline", 0));
-    weft_lab_note(ctx, "The watchdog (threshold %.0f ms) %s the blocking callback.",
-                  block_ms / 4, named ? "named" : "did not name");
+    weft_lab_note(ctx, "The watchdog (threshold %.0f ms) %s the blocking callback.", block_ms / 4,
+                  named ? "named" : "did not name");
     weft_lab_note_load(ctx);
 }
 
@@ -225,8 +225,7 @@ static int lb_run(struct weft_lab_ctx *ctx)
     weft_lab_metric(ctx, "watchdog_named_callback", named);
     weft_lab_plot(ctx, WEFT_LAB_PLOT_BARS, 1u << 3, false, "phase", "worst timer lag (ms)");
     weft_lab_verdict(ctx, weft_lab_get(ctx, "lag_max_ms_blocking", 0) >= block_ms / 2 &&
-                              weft_lab_get(ctx, "lag_max_ms_offload", 1e9) < block_ms / 4 &&
-                              named);
+                              weft_lab_get(ctx, "lag_max_ms_offload", 1e9) < block_ms / 4 && named);
     explain(ctx, block_ms, named);
     return 0;
 }

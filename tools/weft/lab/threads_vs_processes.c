@@ -139,8 +139,7 @@ static int proc_task(const void *in, size_t in_len, void **out, size_t *out_len)
 
 /* Run n tasks on the process pool, storing results into t[i] (t[0] reused
  * when `same` is set, for the overhead probe); ms. */
-static int run_procs(weft_proc_pool_t *pool, struct tvp_task *t, unsigned n, bool same,
-                     double *ms)
+static int run_procs(weft_proc_pool_t *pool, struct tvp_task *t, unsigned n, bool same, double *ms)
 {
     static weft_proc_future_t *f[4096];
     uint64_t t0 = weft_now_ns();
@@ -256,7 +255,7 @@ static void *crashing_thread(void *arg)
 }
 
 /* In a forked child: ISO_TASKS threads, one of which crashes the child. */
-static void thread_crash_child(unsigned *done)
+__attribute__((noreturn)) static void thread_crash_child(unsigned *done)
 {
     struct tvp_thread_arg a[ISO_TASKS];
     for (unsigned i = 0; i < ISO_TASKS; i++)
@@ -296,6 +295,8 @@ static int isolation(struct tvp_iso *iso)
     int rc = thread_isolation(iso);
     if (rc == 0)
         rc = proc_isolation(iso);
+    if (rc != 0)
+        munmap(iso->thread_done, sizeof *iso->thread_done);
     return rc;
 }
 
@@ -374,9 +375,7 @@ static void record(struct weft_lab_ctx *ctx, const struct tvp_speed *s)
         weft_lab_metric(ctx, key, up);
         snprintf(key, sizeof key, "%s_correct", row_name[r]);
         weft_lab_metric(ctx, key, s->correct[r]);
-        double us = r == R_THREADS ? s->thread_overhead_us
-                    : r == R_PROCS ? s->proc_overhead_us
-                                   : 0;
+        double us = r == R_THREADS ? s->thread_overhead_us : r == R_PROCS ? s->proc_overhead_us : 0;
         weft_lab_row(ctx, row_name[r], s->ms[r], up, (double)s->correct[r], us);
     }
     weft_lab_metric(ctx, "tasks", TASKS);
@@ -405,7 +404,8 @@ static void explain(struct weft_lab_ctx *ctx, unsigned workers, const struct tvp
                   TASKS, workers, weft_lab_get(ctx, "speedup_thread_pool", 0),
                   weft_lab_get(ctx, "speedup_process_pool", 0), 0.65 * workers,
                   weft_lab_get(ctx, "speedup_event_loop", 0));
-    weft_lab_note(ctx, "An empty task costs %.1f us on the thread pool, %.1f us on the process "
+    weft_lab_note(ctx,
+                  "An empty task costs %.1f us on the thread pool, %.1f us on the process "
                   "pool (a message each way between processes).",
                   weft_lab_get(ctx, "overhead_us_per_task_thread_pool", 0),
                   weft_lab_get(ctx, "overhead_us_per_task_process_pool", 0));
@@ -416,8 +416,7 @@ static void explain(struct weft_lab_ctx *ctx, unsigned workers, const struct tvp
                   "%u tasks finished.",
                   ISO_TASKS, iso->proc_echild, iso->proc_failure, iso->proc_ok, ISO_TASKS,
                   iso->thread_child_signal, strsignal(iso->thread_child_signal),
-                  (unsigned)weft_lab_get(ctx, "crash_thread_child_completed", 0),
-                  ISO_TASKS - 1);
+                  (unsigned)weft_lab_get(ctx, "crash_thread_child_completed", 0), ISO_TASKS - 1);
     if (ctx->cpus < 2)
         weft_lab_note(ctx, "With one CPU there is no speed-up to show.");
     weft_lab_note_load(ctx);
@@ -431,8 +430,10 @@ static int tvp_run(struct weft_lab_ctx *ctx)
     int rc = isolation(&iso); /* first: fork while this process has one thread */
     if (rc != 0)
         return weft_lab_fail(ctx, rc, "crash isolation");
-    if ((rc = speed(ctx, workers, &s)) != 0)
+    if ((rc = speed(ctx, workers, &s)) != 0) {
+        munmap(iso.thread_done, sizeof *iso.thread_done);
         return weft_lab_fail(ctx, rc, "the CPU-bound job");
+    }
     static const char *const cols[] = {"wall ms", "speed-up", "correct", "us per empty task"};
     weft_lab_table(ctx, "the same CPU-bound job", 4, cols);
     record(ctx, &s);
@@ -446,10 +447,9 @@ static int tvp_run(struct weft_lab_ctx *ctx)
     bool fast = ctx->cpus >= 2 && weft_lab_get(ctx, "speedup_thread_pool", 0) >= 0.65 * par &&
                 weft_lab_get(ctx, "speedup_process_pool", 0) >= 0.65 * par &&
                 weft_lab_get(ctx, "speedup_event_loop", 9) < 1.25;
-    bool isolated = iso.proc_echild == 1 && iso.proc_ok == ISO_TASKS - 1 &&
-                    iso.thread_child_signal != 0;
-    weft_lab_verdict(ctx, fast && correct && isolated &&
-                              s.proc_overhead_us > s.thread_overhead_us);
+    bool isolated =
+        iso.proc_echild == 1 && iso.proc_ok == ISO_TASKS - 1 && iso.thread_child_signal != 0;
+    weft_lab_verdict(ctx, fast && correct && isolated && s.proc_overhead_us > s.thread_overhead_us);
     explain(ctx, workers, &iso);
     munmap(iso.thread_done, sizeof *iso.thread_done);
     return 0;
