@@ -40,10 +40,11 @@ usage)
 list)
     "$weft" lab --list >"$tmp/list"
     for n in race check-then-act deadlock livelock starvation semaphore ownership cas-vs-lock \
-        concurrency-vs-parallelism pool-starvation memory-order optimistic-vs-pessimistic; do
+        concurrency-vs-parallelism pool-starvation memory-order optimistic-vs-pessimistic \
+        threads-vs-processes io-bound loop-blocking; do
         grep -q "^$n " "$tmp/list" || fail "--list does not name $n"
     done
-    [ "$(wc -l <"$tmp/list")" -ge 12 ] || fail "--list too short"
+    [ "$(wc -l <"$tmp/list")" -ge 15 ] || fail "--list too short"
     "$weft" lab --help | grep -q '^usage: weft lab' || fail "--help"
     ;;
 text)
