@@ -36,6 +36,7 @@ struct lb_run {
     weft_timer_t ticker, burner, stopper;
     enum phase phase;
     uint64_t block_ns, due;
+    unsigned span; /* the phase lasts about span + 0.5 burns */
     unsigned nlag;
     uint64_t lag[MAX_TICKS];
     bool offload_done;
@@ -127,7 +128,7 @@ static int start_timers(struct lb_run *r)
     else if (rc == 0 && r->phase == P_OFFLOAD)
         rc = weft_timer_start(&r->burner, offload_callback, at, 0);
     if (rc == 0)
-        rc = weft_timer_start(&r->stopper, on_stop, at + r->block_ns * 2, 0);
+        rc = weft_timer_start(&r->stopper, on_stop, at + r->block_ns * r->span, 0);
     return rc;
 }
 
@@ -197,6 +198,7 @@ static void explain(struct weft_lab_ctx *ctx, double block_ms, bool named)
 static int lb_run(struct weft_lab_ctx *ctx)
 {
     uint64_t block_ns = ctx->mode == WEFT_LAB_QUICK ? 100000000u : 200000000u;
+    unsigned span = ctx->mode == WEFT_LAB_QUICK ? 2 : 4;
     weft_pool_t *pool;
     weft_pool_opts_t po = {.name = "lab.offload", .threads = 1};
     int rc = weft_pool_create(&pool, &po);
@@ -206,7 +208,7 @@ static int lb_run(struct weft_lab_ctx *ctx)
     weft_lab_table(ctx, "timer lag while a long callback runs", 4, cols);
     static struct lb_run r[P_COUNT];
     for (int p = 0; p < P_COUNT && rc == 0; p++) {
-        r[p] = (struct lb_run){.phase = (enum phase)p, .block_ns = block_ns};
+        r[p] = (struct lb_run){.phase = (enum phase)p, .block_ns = block_ns, .span = span};
         rc = run_phase(&r[p], pool);
         if (rc == 0)
             record(ctx, &r[p]);
