@@ -14,16 +14,23 @@
 #ifndef WEFT_BENCH_H
 #define WEFT_BENCH_H
 
+#include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdalign.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <gnu/libc-version.h>
+
+#include "internal/base.h" /* weft__cpu_relax() */
 
 /* Nanoseconds on CLOCK_MONOTONIC (a vDSO call: about 20 ns). Thread-safe. */
 static inline uint64_t bench_now_ns(void)
@@ -86,6 +93,15 @@ static inline const char *bench_compiler(void)
 #endif
 }
 
+/* Sanitizer builds run, but their numbers measure the sanitizer. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define BENCH_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define BENCH_SANITIZED 1
+#endif
+#endif
+
 /* Print the machine, the load and the command, one fact per line. */
 static inline void bench_print_machine(int argc, char **argv)
 {
@@ -101,10 +117,85 @@ static inline void bench_print_machine(int argc, char **argv)
     printf("compiler: %s; glibc %s\n", bench_compiler(), gnu_get_libc_version());
     printf("load:     %.2f %.2f %.2f (1, 5, 15 min averages at start)\n", load[0], load[1],
            load[2]);
+#ifdef BENCH_SANITIZED
+    printf("warning:  sanitizer build: these numbers measure the sanitizer, not weft\n");
+#endif
     printf("command: ");
     for (int i = 0; i < argc; i++)
         printf(" %s", argv[i]);
     printf("\n");
+}
+
+/*
+ * The costs that decide how a lock should wait, measured here and now:
+ * one pause instruction, one sched_yield() with nothing else to run, and a
+ * round trip between two threads that hand a token back and forth, either
+ * spinning on it or sleeping on it in futex_wait (so each hand-over wakes a
+ * sleeping thread). Spinning hand-overs only mean something with at least
+ * two CPUs; both are printed as measured.
+ */
+typedef struct bench__pingpong {
+    alignas(64) uint32_t turn; /* atomic: whose move it is, 0 or 1 */
+    unsigned rounds;
+    bool park;
+} bench__pingpong_t;
+
+static inline void bench__pp_play(bench__pingpong_t *pp, uint32_t me)
+{
+    for (unsigned i = 0; i < pp->rounds; i++) {
+        uint32_t v;
+        unsigned spins = 0;
+        /* Acquire: pairs with the release store of the other player. */
+        while ((v = __atomic_load_n(&pp->turn, __ATOMIC_ACQUIRE)) != me) {
+            if (pp->park)
+                syscall(SYS_futex, &pp->turn, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+            else if (++spins % 4096 == 0)
+                (void)sched_yield(); /* The other player lost its CPU. */
+            else
+                weft__cpu_relax();
+        }
+        /* The futex word changes before the wake, so a player that has not
+         * slept yet sees the new turn and never sleeps through it. */
+        __atomic_store_n(&pp->turn, 1 - me, __ATOMIC_RELEASE);
+        if (pp->park)
+            syscall(SYS_futex, &pp->turn, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    }
+}
+
+static inline void *bench__pp_main(void *arg)
+{
+    bench__pp_play(arg, 1);
+    return NULL;
+}
+
+/* Mean ns per round trip (two hand-overs), or -1 if no thread could start. */
+static inline double bench__pingpong(bool park, unsigned rounds)
+{
+    static bench__pingpong_t pp;
+    pthread_t t;
+    pp = (bench__pingpong_t){.turn = 0, .rounds = rounds, .park = park};
+    if (pthread_create(&t, NULL, bench__pp_main, &pp) != 0)
+        return -1;
+    uint64_t t0 = bench_now_ns();
+    bench__pp_play(&pp, 0);
+    pthread_join(t, NULL);
+    return (double)(bench_now_ns() - t0) / rounds;
+}
+
+static inline void bench_print_costs(void)
+{
+    uint64_t t0 = bench_now_ns();
+    for (int i = 0; i < 100000; i++)
+        weft__cpu_relax();
+    double pause = (double)(bench_now_ns() - t0) / 100000;
+    t0 = bench_now_ns();
+    for (int i = 0; i < 10000; i++)
+        (void)sched_yield();
+    double yield = (double)(bench_now_ns() - t0) / 10000;
+    double spin = bench__pingpong(false, 20000), futex = bench__pingpong(true, 300);
+    printf("costs:    pause %.0f ns, sched_yield %.2f us; hand-over round trip between two\n"
+           "          threads: spinning %.2f us, futex wake %.1f us\n",
+           pause, yield / 1e3, spin / 1e3, futex / 1e3);
 }
 
 /*

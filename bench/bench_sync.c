@@ -714,6 +714,7 @@ int main(int argc, char **argv)
     }
     printf("bench_sync: weft synchronisation primitives vs glibc (%s settings)\n", s.mode);
     bench_print_machine(argc, argv);
+    bench_print_costs();
     bench_idle_t idle;
     if (bench_idle_start(&idle) != 0)
         return 2;
