@@ -21,7 +21,7 @@
  * run checks the counter against the sum of the threads' operations, so a
  * broken lock cannot report a good number.
  *
- * Usage: bench_sync [--quick | --full] [--runs N] [--ms N]
+ * Usage: bench_sync [--quick | --full] [--runs N] [--ms N] [--only WORD]
  */
 #include <errno.h>
 #include <pthread.h>
@@ -65,19 +65,21 @@ typedef struct settings {
     unsigned runs;     /* repetitions per figure (median reported) */
     uint64_t pairs;    /* iterations per uncontended run */
     unsigned ms;       /* duration of one contended run */
+    const char *only;  /* run only rows whose label contains this, or NULL */
 } settings_t;
 
-static const settings_t bench_quick = {"quick", 3, 200000, 40};
-static const settings_t bench_default = {"default", 5, 2000000, 200};
-static const settings_t bench_full = {"full", 11, 10000000, 500};
+static const settings_t bench_quick = {"quick", 3, 100000, 20, NULL};
+static const settings_t bench_default = {"default", 5, 2000000, 200, NULL};
+static const settings_t bench_full = {"full", 11, 10000000, 500, NULL};
 
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: bench_sync [--quick | --full] [--runs N] [--ms N]\n"
+    fprintf(to, "usage: bench_sync [--quick | --full] [--runs N] [--ms N] [--only WORD]\n"
                 "  --quick   smoke test, a few seconds\n"
                 "  --full    more and longer runs, for the record (several minutes)\n"
                 "  --runs N  repetitions per figure (the median is reported)\n"
-                "  --ms N    duration of each contended run in milliseconds\n");
+                "  --ms N    duration of each contended run in milliseconds\n"
+                "  --only W  only the rows whose label contains W (e.g. mutex, sem)\n");
 }
 
 static bool parse_count(const char *s, unsigned *out)
@@ -96,6 +98,7 @@ static int parse_args(int argc, char **argv, settings_t *s)
 {
     *s = bench_default;
     unsigned runs = 0, ms = 0;
+    const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--quick") == 0)
@@ -106,6 +109,8 @@ static int parse_args(int argc, char **argv, settings_t *s)
             i++;
         else if (strcmp(a, "--ms") == 0 && parse_count(argv[i + 1], &ms))
             i++;
+        else if (strcmp(a, "--only") == 0 && argv[i + 1] != NULL)
+            only = argv[++i];
         else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
             return 1;
         else
@@ -115,7 +120,14 @@ static int parse_args(int argc, char **argv, settings_t *s)
         s->runs = runs;
     if (ms != 0)
         s->ms = ms;
+    s->only = only;
     return 0;
+}
+
+/* True if the row with this label is selected by --only. */
+static bool selected(const settings_t *s, const char *label)
+{
+    return s->only == NULL || strstr(label, s->only) != NULL;
 }
 
 /* ---------------------------------------------------------- formatting */
@@ -240,6 +252,8 @@ static void run_uncontended(const settings_t *s)
     double w[s->runs], g[s->runs];
     for (size_t k = 0; k < N_UNCONTENDED; k++) {
         uncontended_t *u = &uncontended[k];
+        if (!selected(s, u->label))
+            continue;
         (void)u->weft(s->pairs / 4); /* Warm up caches and the branch predictor. */
         (void)u->glibc(s->pairs / 4);
         for (unsigned r = 0; r < s->runs; r++) {
@@ -656,14 +670,15 @@ static void run_contended(const settings_t *s)
            "   share = fewest..most acquisitions of one thread, in %% of the mean\n");
     print_contended_header();
     for (size_t p = 0; p < N_PAIRINGS; p++)
-        contend_pairing(s, p, 0);
+        if (selected(s, pairings[p].label))
+            contend_pairing(s, p, 0);
     printf("\n== oversubscribed: the same counter with more threads than the %ld CPUs.\n"
            "   On this machine these runs show behaviour under contention and\n"
            "   preemption, not scaling.\n",
            sysconf(_SC_NPROCESSORS_ONLN));
     print_contended_header();
     for (size_t p = 0; p < N_PAIRINGS; p++)
-        for (size_t k = 1; k < N_COUNTS; k++)
+        for (size_t k = 1; k < N_COUNTS && selected(s, pairings[p].label); k++)
             contend_pairing(s, p, k);
 }
 
@@ -683,13 +698,15 @@ static double worst_ratio(size_t p)
     return worst;
 }
 
-static void run_bars(void)
+/* The bars, for the rows that ran. */
+static void run_bars(const settings_t *s)
 {
     printf("\n== bars (ratio weft/glibc)\n");
     double un = uncontended[0].ratio;
-    print_bar("uncontended mutex within 10% of glibc (ns ratio <= 1.10)", un, un <= 1.10);
+    if (selected(s, uncontended[0].label))
+        print_bar("uncontended mutex within 10% of glibc (ns ratio <= 1.10)", un, un <= 1.10);
     for (size_t p = 0; p < N_PAIRINGS; p++) {
-        if (!pairings[p].bar)
+        if (!pairings[p].bar || !selected(s, pairings[p].label))
             continue;
         char what[96];
         double r2 = contended_ratio[p][0], worst = worst_ratio(p);
@@ -720,7 +737,7 @@ int main(int argc, char **argv)
         return 2;
     run_uncontended(&s);
     run_contended(&s);
-    run_bars();
+    run_bars(&s);
     bench_idle_stop(&idle);
     return 0;
 }
