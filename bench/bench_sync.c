@@ -82,12 +82,14 @@ static void usage(FILE *to)
                 "  --only W  only the rows whose label contains W (e.g. mutex, sem)\n");
 }
 
-static bool parse_count(const char *s, unsigned *out)
+/* A count in [1, max]. Runs are bounded because their results live in
+ * arrays on the stack. */
+static bool parse_count(const char *s, unsigned long max, unsigned *out)
 {
     char *end;
     errno = 0;
     unsigned long v = strtoul(s != NULL ? s : "", &end, 10);
-    if (s == NULL || errno != 0 || *end != '\0' || v == 0 || v > 100000)
+    if (s == NULL || errno != 0 || *end != '\0' || v == 0 || v > max)
         return false;
     *out = (unsigned)v;
     return true;
@@ -105,9 +107,9 @@ static int parse_args(int argc, char **argv, settings_t *s)
             *s = bench_quick;
         else if (strcmp(a, "--full") == 0)
             *s = bench_full;
-        else if (strcmp(a, "--runs") == 0 && parse_count(argv[i + 1], &runs))
+        else if (strcmp(a, "--runs") == 0 && parse_count(argv[i + 1], 1000, &runs))
             i++;
-        else if (strcmp(a, "--ms") == 0 && parse_count(argv[i + 1], &ms))
+        else if (strcmp(a, "--ms") == 0 && parse_count(argv[i + 1], 600000, &ms))
             i++;
         else if (strcmp(a, "--only") == 0 && argv[i + 1] != NULL)
             only = argv[++i];
