@@ -18,6 +18,9 @@ function(weft_add_test_file src)
   target_link_libraries(${exe} PRIVATE weft_static ${WEFT_CMOCKA_LIBRARIES} Threads::Threads m)
   target_compile_options(${exe} PRIVATE ${WEFT_CMOCKA_CFLAGS})
 
+  # Cases are read from the source: re-configure whenever it changes, so a
+  # case added to an existing file is registered at the next build.
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${src})
   file(READ ${src} text)
   set(timeout 60)
   string(REGEX MATCH "// ctest-timeout ([0-9]+)" m "${text}")

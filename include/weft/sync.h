@@ -109,69 +109,124 @@ WEFT_API int weft_cond_broadcast(weft_cond_t *c);
 /* The largest permit count a semaphore can hold. */
 #define WEFT_SEM_MAX ((unsigned)INT32_MAX)
 
+/*
+ * A counting semaphore: a number of permits, taken one at a time and given
+ * back by any thread. Uncontended acquire and release are one atomic
+ * operation each, with no system call unless a thread sleeps. Unfair, like
+ * weft_mutex_t: a running thread may take a permit before a woken one.
+ * Releasing a permit happens-before the acquisition that takes it.
+ */
 typedef struct weft_sem {
     uint64_t _data;    /* private; atomic: low 32 bits permits, high 32 bits waiters */
     const char *_name; /* read-only */
     void *_check;      /* private */
 } weft_sem_t;
 
+/* Static initialiser, equivalent to weft_sem_init(); permits <= WEFT_SEM_MAX. */
 #define WEFT_SEM_INIT(permits, name) { (uint64_t)(uint32_t)(permits), (name), NULL }
 
-/* Initialise with `permits` available. -EINVAL on NULL or permits > WEFT_SEM_MAX. */
+/*
+ * Initialise with `permits` available. 0, or -EINVAL on NULL or permits >
+ * WEFT_SEM_MAX. Must not race with any other use of *s.
+ */
 WEFT_API int weft_sem_init(weft_sem_t *s, unsigned permits, const char *name);
-/* -EBUSY while threads are waiting; -EINVAL on NULL. */
+/*
+ * Check that *s may be discarded: 0, -EBUSY while threads are waiting in
+ * acquire (it stays usable), -EINVAL on NULL. Must not race with other
+ * uses of *s, apart from the waiters it reports.
+ */
 WEFT_API int weft_sem_destroy(weft_sem_t *s);
-/* Take one permit, waiting until one is available. */
+/*
+ * Take one permit, waiting as long as it takes. A NULL s is a programming
+ * error: weft reports it and aborts. Thread-safe.
+ */
 WEFT_API void weft_sem_acquire(weft_sem_t *s);
-/* Take one permit if available: 0, or -EAGAIN; -EINVAL on NULL. */
+/* Take one permit if one is available, never waiting: 0, -EAGAIN, or
+ * -EINVAL on NULL. Thread-safe. */
 WEFT_API int weft_sem_tryacquire(weft_sem_t *s);
-/* Take one permit, waiting at most timeout_ns: 0, -ETIMEDOUT, -EINVAL. */
+/*
+ * Take one permit, waiting at most timeout_ns (0: try once; WEFT_FOREVER:
+ * no limit): 0, -ETIMEDOUT, or -EINVAL for a NULL s or a negative timeout
+ * other than WEFT_FOREVER. A waiter that times out takes nothing and never
+ * swallows a release meant for another waiter. Thread-safe.
+ */
 WEFT_API int weft_sem_timedacquire(weft_sem_t *s, int64_t timeout_ns);
 /*
- * Return one permit, waking a waiter. Any thread may release (a semaphore
- * has no owner). -EOVERFLOW if the count is already WEFT_SEM_MAX.
+ * Return one permit, waking a waiter if there is one. Any thread may
+ * release (a semaphore has no owner). 0, -EOVERFLOW (nothing changes) if
+ * the count is already WEFT_SEM_MAX, -EINVAL on NULL. Thread-safe.
  */
 WEFT_API int weft_sem_release(weft_sem_t *s);
-/* Permits available now (a snapshot: may change at once). 0 for NULL. */
+/* Permits available now (a snapshot: may change at once). 0 for NULL. Thread-safe. */
 WEFT_API unsigned weft_sem_available(const weft_sem_t *s);
 
 /* ----------------------------------------------------- reader-writer lock */
 
 /*
  * Many readers or one writer. Writer-preferring: once a writer waits, new
- * readers wait behind it, so a stream of readers cannot starve writers.
+ * readers wait behind it, so a stream of readers cannot starve writers; a
+ * writer that gives up (timed lock) lets in the readers it held back.
  * Consequently a thread must not take a read lock it already holds while a
- * writer may be waiting (recursive read locking can deadlock).
+ * writer may be waiting (recursive read locking can deadlock). Uncontended
+ * lock and unlock are one atomic read-modify-write, with no system call
+ * unless a thread sleeps.
+ *
+ * Every function except _init and _destroy may be called concurrently from
+ * any threads. A write hold belongs to the thread that took it; read holds
+ * are counted, not tracked per thread.
  */
 typedef struct WEFT_CAPABILITY("rwlock") weft_rwlock {
-    uint64_t _state;   /* private; atomic: readers, writer bit, waiting writers */
-    uint32_t _rseq;    /* private; atomic: futex readers sleep on */
-    uint32_t _wseq;    /* private; atomic: futex writers sleep on */
-    uint32_t _owner;   /* private; atomic: tid of the writer, 0 if none */
-    uint32_t _sleepers; /* private; atomic: threads parked on either futex */
-    const char *_name; /* read-only */
-    void *_check;      /* private */
+    uint64_t _state;    /* private; atomic: readers, writer bit, waiting writers */
+    uint32_t _rseq;     /* private; atomic: futex readers sleep on */
+    uint32_t _wseq;     /* private; atomic: futex writers sleep on */
+    uint32_t _owner;    /* private; atomic: tid of the writer, 0 if none */
+    uint32_t _rwaiting; /* private; atomic: readers inside a blocking rdlock */
+    const char *_name;  /* read-only */
+    void *_check;       /* private */
 } weft_rwlock_t;
 
+/* Static initialiser, equivalent to weft_rwlock_init(). */
 #define WEFT_RWLOCK_INIT(name) { 0, 0, 0, 0, 0, (name), NULL }
 
+/* Initialise *rw, unlocked. 0, or -EINVAL on NULL. Must not race with other uses. */
 WEFT_API int weft_rwlock_init(weft_rwlock_t *rw, const char *name);
-/* -EBUSY while held or waited on; -EINVAL on NULL. */
+/* 0, -EBUSY while held or waited on (it stays usable), -EINVAL on NULL. */
 WEFT_API int weft_rwlock_destroy(weft_rwlock_t *rw);
+/*
+ * Take a read (shared) hold, waiting as long as it takes. Read-locking a
+ * lock the caller holds for writing is a certain deadlock, and so is a NULL
+ * rw: weft reports either and aborts (weft_rwlock_timedrdlock returns
+ * -EDEADLK instead).
+ */
 WEFT_API void weft_rwlock_rdlock(weft_rwlock_t *rw) WEFT_ACQUIRE_SHARED(rw);
-/* Aborts with a report if the caller already holds the write lock (certain deadlock). */
+/*
+ * Take the write (exclusive) hold, waiting as long as it takes. Aborts with
+ * a report if the caller already holds the write lock (certain deadlock) or
+ * rw is NULL; use weft_rwlock_timedwrlock to get -EDEADLK instead.
+ */
 WEFT_API void weft_rwlock_wrlock(weft_rwlock_t *rw) WEFT_ACQUIRE(rw);
-/* 0 or -EBUSY. */
+/* Read hold without waiting: 0, -EBUSY (write-held, or a writer waits), -EINVAL. */
 WEFT_API int weft_rwlock_tryrdlock(weft_rwlock_t *rw) WEFT_TRY_ACQUIRE_SHARED(0, rw);
+/* Write hold without waiting: 0, -EBUSY (held by anyone, the caller too), -EINVAL. */
 WEFT_API int weft_rwlock_trywrlock(weft_rwlock_t *rw) WEFT_TRY_ACQUIRE(0, rw);
-/* 0, -ETIMEDOUT, -EDEADLK if the caller holds the write lock, -EINVAL. */
+/*
+ * Read hold, waiting at most timeout_ns: 0, -ETIMEDOUT, -EDEADLK if the
+ * caller holds the write lock, -EINVAL for a NULL rw or a bad timeout.
+ */
 WEFT_API int weft_rwlock_timedrdlock(weft_rwlock_t *rw, int64_t timeout_ns)
     WEFT_TRY_ACQUIRE_SHARED(0, rw);
+/*
+ * Write hold, waiting at most timeout_ns: 0, -ETIMEDOUT, -EDEADLK if the
+ * caller already holds the write lock, -EINVAL for a NULL rw or a bad
+ * timeout. While it waits, new readers wait too; when it gives up, they go.
+ */
 WEFT_API int weft_rwlock_timedwrlock(weft_rwlock_t *rw, int64_t timeout_ns)
     WEFT_TRY_ACQUIRE(0, rw);
 /*
- * Release the caller's read or write hold. -EPERM if the lock is
- * write-held by another thread, or not held at all.
+ * Release the caller's write hold, or else one read hold. 0, -EPERM
+ * (nothing changes) if the lock is write-held by another thread or not held
+ * at all, -EINVAL on NULL. A read unlock by a thread that holds no read
+ * lock, while others do, cannot be detected and releases one of theirs.
  */
 WEFT_API int weft_rwlock_unlock(weft_rwlock_t *rw) WEFT_RELEASE_GENERIC(rw);
 

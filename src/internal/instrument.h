@@ -48,6 +48,10 @@ void weft__ann_post_lock(void *lock, unsigned flags);
 void weft__ann_pre_unlock(void *lock, unsigned flags);
 void weft__ann_post_unlock(void *lock, unsigned flags);
 
+/* Atomic words of objects that are not locks (condition variable): hidden
+ * from Helgrind's race detector; no synchronisation is implied. */
+void weft__ann_hide(void *word, unsigned word_size);
+
 /* Happens-before edges for objects that are not locks (semaphore, once,
  * barrier): release() before publishing, acquire() after observing. */
 void weft__ann_release(void *obj, void *word, unsigned word_size);

@@ -134,6 +134,12 @@ void weft__ann_post_unlock(void *lock, unsigned flags)
         VALGRIND_HG_MUTEX_UNLOCK_POST(lock);
 }
 
+void weft__ann_hide(void *word, unsigned word_size)
+{
+    if (weft__hg())
+        weft__hg_hide(word, word_size);
+}
+
 void weft__ann_release(void *obj, void *word, unsigned word_size)
 {
     if (weft__tsan())

@@ -45,6 +45,7 @@
  */
 #include <sched.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -57,6 +58,10 @@
  * before its probe; the later rounds yield the CPU instead. */
 #define WEFT__SPIN_ROUNDS 16u
 #define WEFT__SPIN_SHIFT_MAX 6u
+
+/* _word and _spin, adjacent: the fields changed with atomics, which
+ * Helgrind must not race-check (it does not understand atomics). */
+#define WEFT__MUTEX_ATOMIC_BYTES ((unsigned)(offsetof(weft_mutex_t, _spin) + sizeof(uint32_t)))
 
 static inline uint32_t weft__owner_of(uint32_t w)
 {
@@ -77,7 +82,7 @@ int weft_mutex_init(weft_mutex_t *m, const char *name)
     m->_name = name;
     m->_check = NULL;
     if (WEFT__INSTRUMENTED())
-        weft__ann_lock_create(m, &m->_word, sizeof m->_word, 0);
+        weft__ann_lock_create(m, &m->_word, WEFT__MUTEX_ATOMIC_BYTES, 0);
     return 0;
 }
 
@@ -194,13 +199,15 @@ static WEFT__COLD void weft__mutex_self_deadlock(const weft_mutex_t *m)
 static WEFT__COLD int weft__mutex_lock_instr(weft_mutex_t *m, uint32_t tid,
                                              const weft__deadline_t *d, unsigned flags)
 {
-    weft__ann_pre_lock(m, &m->_word, sizeof m->_word, flags);
+    weft__ann_pre_lock(m, &m->_word, WEFT__MUTEX_ATOMIC_BYTES, flags);
     int r = weft__mutex_trylock_fast(m, tid) ? 0 : weft__mutex_lock_slow(m, tid, d);
     weft__ann_post_lock(m, r == 0 ? flags : flags | WEFT__ANN_FAILED);
     return r;
 }
 
-WEFT__NOIPA void weft_mutex_lock(weft_mutex_t *m)
+/* The implementation of a capability is exempt from the analysis that
+ * checks its users (clang -Wthread-safety). */
+WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS void weft_mutex_lock(weft_mutex_t *m)
 {
     if (weft__unlikely(m == NULL))
         weft__fatal("weft_mutex_lock: NULL mutex");
@@ -222,7 +229,7 @@ WEFT__NOIPA int weft_mutex_trylock(weft_mutex_t *m)
         return -EINVAL;
     uint32_t tid = weft__tid();
     if (WEFT__INSTRUMENTED()) {
-        weft__ann_pre_lock(m, &m->_word, sizeof m->_word, WEFT__ANN_TRY);
+        weft__ann_pre_lock(m, &m->_word, WEFT__MUTEX_ATOMIC_BYTES, WEFT__ANN_TRY);
         bool ok = weft__mutex_trylock_fast(m, tid);
         weft__ann_post_lock(m, ok ? WEFT__ANN_TRY : WEFT__ANN_TRY | WEFT__ANN_FAILED);
         return ok ? 0 : -EBUSY;
@@ -244,7 +251,7 @@ WEFT__NOIPA int weft_mutex_timedlock(weft_mutex_t *m, int64_t timeout_ns)
     return weft__mutex_lock_slow(m, tid, &d);
 }
 
-WEFT__NOIPA int weft_mutex_unlock(weft_mutex_t *m)
+WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_mutex_unlock(weft_mutex_t *m)
 {
     if (m == NULL)
         return -EINVAL;
@@ -310,7 +317,7 @@ static weft_mutex_t *weft__next_below(weft_mutex_t *const ms[], size_t n, uintpt
  * Selection without sorting needs no memory (n is small in practice), and
  * skips repeated entries for free.
  */
-void weft_mutex_lock_all(weft_mutex_t *const ms[], size_t n)
+WEFT_NO_THREAD_SAFETY_ANALYSIS void weft_mutex_lock_all(weft_mutex_t *const ms[], size_t n)
 {
     if (ms == NULL)
         return;
@@ -319,7 +326,7 @@ void weft_mutex_lock_all(weft_mutex_t *const ms[], size_t n)
         weft_mutex_lock(m);
 }
 
-void weft_mutex_unlock_all(weft_mutex_t *const ms[], size_t n)
+WEFT_NO_THREAD_SAFETY_ANALYSIS void weft_mutex_unlock_all(weft_mutex_t *const ms[], size_t n)
 {
     if (ms == NULL)
         return;

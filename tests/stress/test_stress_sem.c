@@ -1,0 +1,288 @@
+/*
+ * Stress test for weft_sem_t: with N permits, never more than N threads are
+ * inside at once, the observed maximum reaches N, and no permit is lost or
+ * made up (all N are available at the end). With one permit the semaphore
+ * is a lock, and a plain counter must see no lost update.
+ *
+ * Each thread mixes acquire, tryacquire, timedacquire with short deadlines
+ * (exercising the timeout path under contention) and timedacquire(FOREVER),
+ * chosen by a seeded generator, and yields inside so that holders overlap.
+ *
+ * `--broken` runs the same harness against a semaphore whose acquire checks
+ * the count and decrements it in two steps (a classic check-then-act race):
+ * the run exits 0 only if the harness caught it letting too many in.
+ *
+ * Usage: test_stress_sem [--threads N] [--iters N] [--permits N] [--seed S]
+ *                        [--broken]
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "weft.h"
+
+// ctest default --threads 4 --iters 100000 --permits 2
+// ctest lock --threads 3 --iters 20000 --permits 1 --seed 7
+// ctest wide --threads 6 --iters 5000 --permits 4 --seed 11
+// ctest broken --broken --threads 4 --iters 200000 --permits 2 --seed 3
+// ctest-timeout 120
+
+#define WATCHDOG_S 100
+
+struct opts {
+    unsigned threads;
+    unsigned iters;
+    unsigned permits;
+    uint64_t seed;
+    bool broken;
+};
+
+/* The semaphore under test, behind two calls. */
+struct sem_ops {
+    void (*acquire)(void *sem, uint64_t *rng);
+    void (*release)(void *sem);
+};
+
+static struct opts opt = {4, 20000, 2, 0, false};
+static int inside;     /* atomic: threads holding a permit now */
+static int max_inside; /* atomic: the largest `inside` seen */
+static int violations; /* atomic */
+static int stop;       /* atomic: set once a broken run is caught */
+static unsigned ready; /* atomic: workers started; they begin together */
+static long plain;     /* protected by the semaphore when permits == 1 */
+
+static uint64_t rng_next(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* ---- weft's semaphore ----------------------------------------------------- */
+
+static void weft_acquire(void *sem, uint64_t *rng)
+{
+    weft_sem_t *s = sem;
+    switch (rng_next(rng) % 8) {
+    case 0:
+        while (weft_sem_tryacquire(s) != 0)
+            sched_yield();
+        break;
+    case 1:
+    case 2:
+        while (weft_sem_timedacquire(s, (int64_t)(rng_next(rng) % 50000)) != 0)
+            ;
+        break;
+    case 3:
+        if (weft_sem_timedacquire(s, WEFT_FOREVER) != 0)
+            __atomic_fetch_add(&violations, 1, __ATOMIC_RELAXED);
+        break;
+    default:
+        weft_sem_acquire(s);
+    }
+}
+
+static void weft_release(void *sem)
+{
+    if (weft_sem_release(sem) != 0)
+        __atomic_fetch_add(&violations, 1, __ATOMIC_RELAXED);
+}
+
+/* ---- the deliberately broken semaphore ------------------------------------ */
+
+/* Checks the count, then decrements it: two threads can both see 1. */
+static void broken_acquire(void *sem, uint64_t *rng)
+{
+    int *count = sem;
+    while (__atomic_load_n(count, __ATOMIC_ACQUIRE) <= 0)
+        sched_yield();
+    if (rng_next(rng) % 2)
+        sched_yield(); /* widen the window between check and act */
+    __atomic_fetch_sub(count, 1, __ATOMIC_ACQ_REL);
+}
+
+static void broken_release(void *sem)
+{
+    __atomic_fetch_add((int *)sem, 1, __ATOMIC_ACQ_REL);
+}
+
+/* ---- the harness ---------------------------------------------------------- */
+
+struct worker {
+    const struct sem_ops *ops;
+    void *sem;
+    unsigned id;
+};
+
+static void note_inside(int n)
+{
+    int m = __atomic_load_n(&max_inside, __ATOMIC_RELAXED);
+    while (n > m && !__atomic_compare_exchange_n(&max_inside, &m, n, true, __ATOMIC_RELAXED,
+                                                 __ATOMIC_RELAXED))
+        ;
+    if (n > (int)opt.permits && __atomic_fetch_add(&violations, 1, __ATOMIC_RELAXED) == 0)
+        printf("seed=%" PRIu64 ": %d threads inside a semaphore of %u permits\n", opt.seed, n,
+               opt.permits);
+}
+
+/* One pass through the semaphore: enter, check, linger, leave. */
+static void one_pass(struct worker *w, uint64_t *rng)
+{
+    w->ops->acquire(w->sem, rng);
+    int n = __atomic_add_fetch(&inside, 1, __ATOMIC_RELAXED);
+    note_inside(n);
+    if (opt.permits == 1 && !opt.broken)
+        plain++;
+    if (rng_next(rng) % 4 == 0)
+        sched_yield();
+    else
+        for (unsigned i = (unsigned)(rng_next(rng) % 64); i > 0; i--)
+            __asm__ __volatile__("" ::: "memory");
+    __atomic_sub_fetch(&inside, 1, __ATOMIC_RELAXED);
+    w->ops->release(w->sem);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    uint64_t rng = opt.seed ^ (0x9e3779b97f4a7c15ull * (w->id + 1));
+    if (rng == 0)
+        rng = 1;
+    /* Start together, or the first thread may be done before the last one
+     * has been created, and nothing would overlap. */
+    __atomic_add_fetch(&ready, 1, __ATOMIC_RELAXED);
+    while (__atomic_load_n(&ready, __ATOMIC_RELAXED) < opt.threads)
+        sched_yield();
+    for (unsigned i = 0; i < opt.iters; i++) {
+        if (__atomic_load_n(&stop, __ATOMIC_RELAXED))
+            break;
+        one_pass(w, &rng);
+        if (opt.broken && __atomic_load_n(&violations, __ATOMIC_RELAXED) != 0)
+            __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+static void run(const struct sem_ops *ops, void *sem)
+{
+    pthread_t *t = calloc(opt.threads, sizeof *t);
+    struct worker *w = calloc(opt.threads, sizeof *w);
+    if (t == NULL || w == NULL) {
+        fprintf(stderr, "seed=%" PRIu64 ": out of memory\n", opt.seed);
+        exit(1);
+    }
+    for (unsigned i = 0; i < opt.threads; i++) {
+        w[i] = (struct worker){ops, sem, i};
+        if (pthread_create(&t[i], NULL, worker_main, &w[i]) != 0) {
+            fprintf(stderr, "seed=%" PRIu64 ": pthread_create failed\n", opt.seed);
+            exit(1);
+        }
+    }
+    for (unsigned i = 0; i < opt.threads; i++)
+        pthread_join(t[i], NULL);
+    free(t);
+    free(w);
+}
+
+static int check_weft(weft_sem_t *s)
+{
+    int bad = 0;
+    unsigned want_max = opt.threads < opt.permits ? opt.threads : opt.permits;
+    if (violations != 0)
+        bad = printf("seed=%" PRIu64 ": %d violations\n", opt.seed, violations);
+    if ((unsigned)max_inside != want_max)
+        bad = printf("seed=%" PRIu64 ": at most %d inside, expected %u\n", opt.seed, max_inside,
+                     want_max);
+    if (weft_sem_available(s) != opt.permits)
+        bad = printf("seed=%" PRIu64 ": %u permits at the end, expected %u\n", opt.seed,
+                     weft_sem_available(s), opt.permits);
+    if (opt.permits == 1 && plain != (long)opt.threads * opt.iters)
+        bad = printf("seed=%" PRIu64 ": counter %ld, expected %ld (lost updates)\n", opt.seed,
+                     plain, (long)opt.threads * opt.iters);
+    if (weft_sem_destroy(s) != 0)
+        bad = printf("seed=%" PRIu64 ": destroy failed\n", opt.seed);
+    return bad ? 1 : 0;
+}
+
+static void watchdog(int sig)
+{
+    (void)sig;
+    char buf[96];
+    int n = snprintf(buf, sizeof buf, "seed=%" PRIu64 ": no progress in %d s (hang?)\n", opt.seed,
+                     WATCHDOG_S);
+    ssize_t w = write(STDOUT_FILENO, buf, (size_t)n);
+    (void)w;
+    _exit(1);
+}
+
+static void usage(const char *argv0)
+{
+    fprintf(stderr, "usage: %s [--threads N] [--iters N] [--permits N] [--seed S] [--broken]\n",
+            argv0);
+    exit(2);
+}
+
+static void parse(int argc, char **argv)
+{
+    bool seeded = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--broken") == 0) {
+            opt.broken = true;
+            continue;
+        }
+        if (i + 1 >= argc)
+            usage(argv[0]);
+        unsigned long long v = strtoull(argv[++i], NULL, 0);
+        if (strcmp(a, "--threads") == 0 && v >= 1 && v <= 256)
+            opt.threads = (unsigned)v;
+        else if (strcmp(a, "--iters") == 0 && v <= 100000000)
+            opt.iters = (unsigned)v;
+        else if (strcmp(a, "--permits") == 0 && v >= 1 && v <= 1000)
+            opt.permits = (unsigned)v;
+        else if (strcmp(a, "--seed") == 0) {
+            opt.seed = v;
+            seeded = true;
+        } else
+            usage(argv[0]);
+    }
+    if (!seeded)
+        opt.seed = weft_now_ns() ^ (uint64_t)getpid();
+}
+
+int main(int argc, char **argv)
+{
+    parse(argc, argv);
+    printf("seed=%" PRIu64 " threads=%u iters=%u permits=%u%s\n", opt.seed, opt.threads, opt.iters,
+           opt.permits, opt.broken ? " broken" : "");
+    fflush(stdout);
+    signal(SIGALRM, watchdog);
+    alarm(WATCHDOG_S);
+    if (opt.broken) {
+        static const struct sem_ops ops = {broken_acquire, broken_release};
+        int count = (int)opt.permits;
+        run(&ops, &count);
+        if (violations == 0) {
+            printf("seed=%" PRIu64 ": broken semaphore NOT caught\n", opt.seed);
+            return 1;
+        }
+        printf("broken semaphore caught (at most %d inside, %u permits)\n", max_inside,
+               opt.permits);
+        return 0;
+    }
+    static const struct sem_ops ops = {weft_acquire, weft_release};
+    weft_sem_t s;
+    if (weft_sem_init(&s, opt.permits, "stress") != 0)
+        return 1;
+    run(&ops, &s);
+    int r = check_weft(&s);
+    printf("%s: at most %d inside of %u permits\n", r ? "FAIL" : "ok", max_inside, opt.permits);
+    return r;
+}
