@@ -4,7 +4,8 @@
 #   make run             build, then run the main job: weft lab
 #   make test            build, then run every test (one process per case)
 #   make bench           build, then run every benchmark
-#   make install         install under PREFIX (default /usr/local)
+#   make install         install under PREFIX (default /usr/local); DESTDIR stages
+#   make uninstall       remove what the last install from BUILD wrote
 #   make test SANITIZE=thread     ThreadSanitizer build and tests
 #   make test SANITIZE=address    AddressSanitizer + UBSan build and tests
 #   make CC=clang ...             another compiler (its own build directory)
@@ -29,7 +30,7 @@ BUILD ?= build$(CC_NAME)$(if $(SANITIZE),-$(SANITIZE))
 GENERATOR := $(if $(shell command -v ninja 2>/dev/null),-G Ninja,)
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all build run test bench install clean distclean deps
+.PHONY: all build run test bench install uninstall clean distclean deps
 
 all: build
 
@@ -56,8 +57,17 @@ test: build
 bench: build
 	@scripts/run-bench $(BUILD)
 
+# DESTDIR, when given, is passed on to cmake --install through the environment.
+# cmake --install lists the files it wrote in install_manifest.txt, which the
+# install tests' own installs overwrite; keep a copy for uninstall.
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
+	cp $(BUILD)/install_manifest.txt $(BUILD)/.installed-files
+
+uninstall:
+	@[ -f $(BUILD)/.installed-files ] || { echo "nothing installed from $(BUILD)"; exit 1; }
+	xargs -d '\n' rm -f -- < $(BUILD)/.installed-files
+	rm -f $(BUILD)/.installed-files
 
 clean:
 	@[ ! -d $(BUILD) ] || cmake --build $(BUILD) --target clean

@@ -6,7 +6,8 @@
 #        // ctest NAME ARGS...
 #    run as `exe ARGS...` (stress programs, self-tests of the harness).
 # A line `// ctest-timeout SECONDS` sets the timeout for the file's cases
-# (default 60 s), multiplied under sanitizers.
+# (default 60 s), multiplied under sanitizers; lines `// ctest-env NAME=VALUE`
+# set environment variables for them.
 
 function(weft_add_test_file src)
   get_filename_component(stem ${src} NAME_WE)
@@ -28,6 +29,12 @@ function(weft_add_test_file src)
     set(timeout ${CMAKE_MATCH_1})
   endif()
   math(EXPR timeout "${timeout} * ${WEFT_TEST_TIMEOUT_SCALE}")
+  string(REGEX MATCHALL "// ctest-env [A-Za-z_][A-Za-z0-9_]*=[^\n]*" envs "${text}")
+  set(env "")
+  foreach(e ${envs})
+    string(REGEX REPLACE "^// ctest-env " "" e "${e}")
+    list(APPEND env "${e}")
+  endforeach()
 
   string(REGEX MATCHALL "cmocka_unit_test[a-z_]*\\([A-Za-z0-9_]+" cases "${text}")
   foreach(c ${cases})
@@ -35,6 +42,9 @@ function(weft_add_test_file src)
     set(tname ${layer}.${stem}.${name})
     add_test(NAME ${tname} COMMAND ${exe} ${name})
     set_tests_properties(${tname} PROPERTIES TIMEOUT ${timeout} LABELS ${layer})
+    if(env)
+      set_tests_properties(${tname} PROPERTIES ENVIRONMENT "${env}")
+    endif()
   endforeach()
 
   string(REGEX MATCHALL "// ctest [A-Za-z0-9_.-]+[^\n]*" runs "${text}")
@@ -45,5 +55,8 @@ function(weft_add_test_file src)
     set(tname ${layer}.${stem}.${name})
     add_test(NAME ${tname} COMMAND ${exe} ${argv})
     set_tests_properties(${tname} PROPERTIES TIMEOUT ${timeout} LABELS ${layer})
+    if(env)
+      set_tests_properties(${tname} PROPERTIES ENVIRONMENT "${env}")
+    endif()
   endforeach()
 endfunction()

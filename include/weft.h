@@ -9,5 +9,6 @@
 
 #include "weft/base.h"
 #include "weft/sync.h"
+#include "weft/check.h"
 
 #endif /* WEFT_H */

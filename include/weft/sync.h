@@ -242,7 +242,7 @@ struct weft__fair_waiter;
  */
 typedef struct WEFT_CAPABILITY("mutex") weft_fairlock {
     uint32_t _state;                 /* private; atomic: owner tid | queued bit */
-    uint32_t _qlock;                 /* private: spin/futex word guarding the queue */
+    uint32_t _qlock;                 /* private; atomic: ticket lock guarding the queue */
     struct weft__fair_waiter *_head; /* private; protected by _qlock */
     struct weft__fair_waiter *_tail; /* private; protected by _qlock */
     const char *_name;               /* read-only */
@@ -251,18 +251,34 @@ typedef struct WEFT_CAPABILITY("mutex") weft_fairlock {
 
 #define WEFT_FAIRLOCK_INIT(name) { 0, 0, NULL, NULL, (name), NULL }
 
+/* Initialise *l, unlocked, with an empty queue. -EINVAL if l is NULL. */
 WEFT_API int weft_fairlock_init(weft_fairlock_t *l, const char *name);
-/* -EBUSY while held or waited on; -EINVAL on NULL. */
+/* -EBUSY while held or waited on (it stays usable); -EINVAL on NULL. */
 WEFT_API int weft_fairlock_destroy(weft_fairlock_t *l);
-/* Aborts with a report if the caller already holds l (certain deadlock). */
+/*
+ * Acquire, queueing behind every thread that is already waiting. Locking a
+ * fair lock the caller already holds is a certain deadlock: weft reports it
+ * and aborts the process (weft_fairlock_timedlock returns -EDEADLK instead).
+ */
 WEFT_API void weft_fairlock_lock(weft_fairlock_t *l) WEFT_ACQUIRE(l);
-/* 0, or -EBUSY when held or when others are queued (no barging). */
+/*
+ * Acquire without waiting: 0, or -EBUSY when held (also by the caller) or
+ * when others are queued (a trylock never barges past waiters); -EINVAL.
+ */
 WEFT_API int weft_fairlock_trylock(weft_fairlock_t *l) WEFT_TRY_ACQUIRE(0, l);
-/* 0, -ETIMEDOUT (the caller leaves the queue), -EDEADLK if already held by the caller. */
+/*
+ * Acquire in arrival order, waiting at most timeout_ns: 0, -ETIMEDOUT (the
+ * caller has left the queue and the lock works on for the others), -EDEADLK
+ * if the caller already holds l, -EINVAL for a NULL l or a bad timeout.
+ */
 WEFT_API int weft_fairlock_timedlock(weft_fairlock_t *l, int64_t timeout_ns)
     WEFT_TRY_ACQUIRE(0, l);
-/* -EPERM if the caller is not the owner. */
+/*
+ * Release; if threads are queued, the longest waiter becomes the owner at
+ * once. -EPERM (and nothing changes) if the caller is not the owner; -EINVAL.
+ */
 WEFT_API int weft_fairlock_unlock(weft_fairlock_t *l) WEFT_RELEASE(l);
+/* True if the calling thread holds l. For assert(); false for NULL. */
 WEFT_API bool weft_fairlock_held(const weft_fairlock_t *l);
 
 /* -------------------------------------------------------------------- once */
@@ -282,27 +298,42 @@ typedef struct weft_once {
  * of the waiting callers) tries again. -EINVAL for a NULL o or fn.
  */
 WEFT_API int weft_once(weft_once_t *o, int (*fn)(void *), void *arg);
-/* True once fn has completed successfully. */
+/*
+ * True once fn has completed successfully; a caller that sees true also
+ * sees fn's writes. False for NULL. Never blocks.
+ */
 WEFT_API bool weft_once_done(const weft_once_t *o);
 
 /* ----------------------------------------------------------------- barrier */
 
 typedef struct weft_barrier {
     uint32_t _count;   /* read-only: parties per cycle */
-    uint32_t _arrived; /* private; atomic */
+    uint32_t _arrived; /* private; atomic: sense bit | arrivals this cycle */
     uint32_t _gen;     /* private; atomic: futex bumped by the last arrival */
-    uint32_t _pad;
+    uint32_t _inside;  /* private; atomic: threads inside weft_barrier_wait */
     const char *_name; /* read-only */
 } weft_barrier_t;
 
 /* The value weft_barrier_wait() returns in exactly one thread per cycle. */
 #define WEFT_BARRIER_SERIAL 1
 
-/* -EINVAL on NULL or count 0. */
+/* -EINVAL on NULL, count 0 or count above INT32_MAX. */
 WEFT_API int weft_barrier_init(weft_barrier_t *b, unsigned count, const char *name);
-/* -EBUSY while threads wait. */
+/*
+ * -EBUSY while threads wait in an unfinished cycle; -EINVAL on NULL. Threads
+ * released by a finished cycle may still be leaving weft_barrier_wait():
+ * destroy lets them out before it returns 0, so the memory may then be freed.
+ */
 WEFT_API int weft_barrier_destroy(weft_barrier_t *b);
-/* Wait until `count` threads have arrived: WEFT_BARRIER_SERIAL in one, 0 in the others. */
+/*
+ * Wait until `count` threads have arrived: WEFT_BARRIER_SERIAL in one, 0 in
+ * the others; -EINVAL on NULL. Reusable at once for the next cycle. Exactly
+ * `count` threads take part in each cycle: more callers at once than
+ * `count` is a usage error. Writes
+ * made by any party before the barrier are visible to every party after it.
+ * There is no timed variant: a barrier cannot take back an arrival, so give
+ * up on a cycle by other means (for example every party checks a flag).
+ */
 WEFT_API int weft_barrier_wait(weft_barrier_t *b);
 
 /* ----------------------------------------------------------------- backoff */
@@ -320,18 +351,25 @@ typedef struct weft_backoff {
     uint32_t _min;      /* private: first bound */
     uint32_t _max;      /* private: cap */
     uint32_t _failures; /* private: pauses since the last reset */
+    uint32_t _last;     /* private: length of the last pause, in pause units */
     uint64_t _total;    /* private: pauses since init */
 } weft_backoff_t;
 
-/* Start with the default bounds (4 .. 65536 pause units). seed 0 picks one. */
+/*
+ * Start with the default bounds (4 .. 65536 pause units). seed 0 picks one
+ * from the clock, the thread and the address. Does nothing for a NULL b.
+ */
 WEFT_API void weft_backoff_init(weft_backoff_t *b, uint64_t seed);
-/* Change the bounds (min >= 1, max >= min): 0 or -EINVAL. Resets. */
+/* Change the bounds (min >= 1, max >= min): 0 or -EINVAL (also for NULL). Resets. */
 WEFT_API int weft_backoff_set_limits(weft_backoff_t *b, uint32_t min, uint32_t max);
-/* Pause for a random time in [0, bound], then double the bound (up to the cap). */
+/*
+ * Pause for a random number of pause units in [0, bound], then double the
+ * bound (up to the cap). Does nothing for a NULL b.
+ */
 WEFT_API void weft_backoff_pause(weft_backoff_t *b);
-/* After progress: return the bound to its minimum. */
+/* After progress: return the bound to its minimum. Does nothing for a NULL b. */
 WEFT_API void weft_backoff_reset(weft_backoff_t *b);
-/* Pauses since the last reset (consecutive failures). */
+/* Pauses since the last reset (consecutive failures); 0 for NULL. */
 WEFT_API uint32_t weft_backoff_failures(const weft_backoff_t *b);
 
 #ifdef __cplusplus

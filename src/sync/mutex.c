@@ -50,6 +50,7 @@
 #include <stdio.h>
 
 #include "internal/base.h"
+#include "internal/check.h"
 #include "internal/instrument.h"
 #include "weft/sync.h"
 
@@ -68,6 +69,11 @@ static inline uint32_t weft__owner_of(uint32_t w)
     return w & ~WEFT__WAITERS;
 }
 
+static bool weft__checking(void)
+{
+    return (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
+}
+
 static const char *weft__mname(const weft_mutex_t *m)
 {
     return m->_name != NULL ? m->_name : "(unnamed)";
@@ -81,8 +87,13 @@ int weft_mutex_init(weft_mutex_t *m, const char *name)
     m->_spin = 0;
     m->_name = name;
     m->_check = NULL;
-    if (WEFT__INSTRUMENTED())
+    if (WEFT__INSTRUMENTED()) {
         weft__ann_lock_create(m, &m->_word, WEFT__MUTEX_ATOMIC_BYTES, 0);
+        if (weft__checking()) {
+            weft__ck_lock_t cl = {m, name, WEFT__LK_MUTEX};
+            weft__check_lock_new(&cl);
+        }
+    }
     return 0;
 }
 
@@ -92,7 +103,12 @@ int weft_mutex_destroy(weft_mutex_t *m)
         return -EINVAL;
     /* Acquire: pairs with the release in weft_mutex_unlock(), so whatever
      * the last owner wrote is visible before the memory is reused. */
-    if (__atomic_load_n(&m->_word, __ATOMIC_ACQUIRE) != 0)
+    bool held = __atomic_load_n(&m->_word, __ATOMIC_ACQUIRE) != 0;
+    if (WEFT__INSTRUMENTED() && weft__checking()) {
+        weft__ck_lock_t cl = {m, m->_name, WEFT__LK_MUTEX};
+        weft__check_lock_destroy(&cl, held);
+    }
+    if (held)
         return -EBUSY;
     if (WEFT__INSTRUMENTED())
         weft__ann_lock_destroy(m, 0);
@@ -132,6 +148,28 @@ static bool weft__mutex_spin(weft_mutex_t *m, uint32_t tid, const weft__deadline
     return false;
 }
 
+/* One step of a checked wait: sleep at most until the next check is due,
+ * then (if due) let the check layer look for a deadlock or starvation.
+ * -ETIMEDOUT only for the caller's own deadline. */
+static int weft__mutex_wait_checked(weft_mutex_t *m, uint32_t w, const weft__deadline_t *d,
+                                    const weft__ck_lock_t *ck, uint64_t start, uint64_t *next)
+{
+    uint64_t now = weft__now_ns();
+    weft__deadline_t slice;
+    (void)weft__deadline_init(&slice, (int64_t)(*next > now ? *next - now : 0));
+    bool last = d != NULL && !d->forever &&
+                (d->at.tv_sec < slice.at.tv_sec ||
+                 (d->at.tv_sec == slice.at.tv_sec && d->at.tv_nsec <= slice.at.tv_nsec));
+    int r = weft__futex_wait(&m->_word, w, last ? d : &slice);
+    if (r == -ETIMEDOUT && last)
+        return -ETIMEDOUT;
+    now = weft__now_ns();
+    if (now < *next)
+        return 0;
+    *next = now + WEFT__CHECK_SLICE_NS;
+    return weft__check_blocked(ck, 0, now - start) == -EDEADLK ? -EDEADLK : 0;
+}
+
 /*
  * Sleep until the lock is ours or the deadline passes.
  *
@@ -141,9 +179,15 @@ static bool weft__mutex_spin(weft_mutex_t *m, uint32_t tid, const weft__deadline
  * futex_wake, and because it found the bit set it does call futex_wake. So
  * either the kernel sees the changed word and refuses to sleep, or we are
  * already queued when the wake comes.
+ *
+ * With checking on (ck != NULL) the sleep is cut into slices; after each the
+ * check layer looks for a wait-for cycle and -EDEADLK ends the wait.
  */
-static int weft__mutex_park(weft_mutex_t *m, uint32_t tid, const weft__deadline_t *d)
+static int weft__mutex_park(weft_mutex_t *m, uint32_t tid, const weft__deadline_t *d,
+                            const weft__ck_lock_t *ck)
 {
+    uint64_t start = ck != NULL ? weft__now_ns() : 0;
+    uint64_t next = start + WEFT__CHECK_SLICE_NS;
     uint32_t w = __atomic_load_n(&m->_word, __ATOMIC_RELAXED);
     for (;;) {
         if (w == 0) {
@@ -161,16 +205,17 @@ static int weft__mutex_park(weft_mutex_t *m, uint32_t tid, const weft__deadline_
                 continue;
             w |= WEFT__WAITERS;
         }
-        int r = weft__futex_wait(&m->_word, w, d);
-        if (r == -ETIMEDOUT)
-            return -ETIMEDOUT;
+        int r = ck != NULL ? weft__mutex_wait_checked(m, w, d, ck, start, &next)
+                           : weft__futex_wait(&m->_word, w, d);
+        if (r == -ETIMEDOUT || r == -EDEADLK)
+            return r;
         w = __atomic_load_n(&m->_word, __ATOMIC_RELAXED);
     }
 }
 
 /* The contended path. -EDEADLK if the caller is the owner. */
 static WEFT__COLD int weft__mutex_lock_slow(weft_mutex_t *m, uint32_t tid,
-                                            const weft__deadline_t *d)
+                                            const weft__deadline_t *d, const weft__ck_lock_t *ck)
 {
     if (weft__owner_of(__atomic_load_n(&m->_word, __ATOMIC_RELAXED)) == tid)
         return -EDEADLK;
@@ -178,7 +223,7 @@ static WEFT__COLD int weft__mutex_lock_slow(weft_mutex_t *m, uint32_t tid,
         return 0;
     if (d != NULL && !d->forever && weft__deadline_passed(d))
         return -ETIMEDOUT;
-    return weft__mutex_park(m, tid, d);
+    return weft__mutex_park(m, tid, d, ck);
 }
 
 static inline bool weft__mutex_trylock_fast(weft_mutex_t *m, uint32_t tid)
@@ -195,13 +240,36 @@ static WEFT__COLD void weft__mutex_self_deadlock(const weft_mutex_t *m)
                 weft__tid(), weft__mname(m), (const void *)m);
 }
 
-/* Locking with annotations for TSan/Helgrind (and the check layer). */
+/*
+ * Locking with annotations for TSan/Helgrind and the check layer. `flags`
+ * are annotation flags: WEFT__ANN_TRY marks trylock and timedlock for the
+ * race detectors; for the check layer only a trylock (d == NULL with TRY)
+ * cannot block and so creates no lock-order edge.
+ */
 static WEFT__COLD int weft__mutex_lock_instr(weft_mutex_t *m, uint32_t tid,
-                                             const weft__deadline_t *d, unsigned flags)
+                                             const weft__deadline_t *d, unsigned flags,
+                                             void *site)
 {
+    weft__ck_lock_t cl = {m, m->_name, WEFT__LK_MUTEX};
+    const weft__ck_lock_t *ck = weft__checking() ? &cl : NULL;
+    bool is_try = (flags & WEFT__ANN_TRY) && d == NULL;
+    unsigned ckf = is_try ? WEFT__CK_TRY : 0;
+    if (ck != NULL && !is_try &&
+        weft__owner_of(__atomic_load_n(&m->_word, __ATOMIC_RELAXED)) == tid) {
+        weft__check_self_deadlock(ck, site);
+        return -EDEADLK;
+    }
+    if (ck != NULL)
+        weft__check_acquire_pre(ck, ckf, site);
     weft__ann_pre_lock(m, &m->_word, WEFT__MUTEX_ATOMIC_BYTES, flags);
-    int r = weft__mutex_trylock_fast(m, tid) ? 0 : weft__mutex_lock_slow(m, tid, d);
+    int r;
+    if (weft__mutex_trylock_fast(m, tid))
+        r = 0;
+    else
+        r = is_try ? -EBUSY : weft__mutex_lock_slow(m, tid, d, ck);
     weft__ann_post_lock(m, r == 0 ? flags : flags | WEFT__ANN_FAILED);
+    if (ck != NULL)
+        weft__check_acquire_post(ck, ckf, r == 0, site);
     return r;
 }
 
@@ -214,13 +282,20 @@ WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS void weft_mutex_lock(weft_mutex_t *m)
     uint32_t tid = weft__tid();
     int r;
     if (WEFT__INSTRUMENTED())
-        r = weft__mutex_lock_instr(m, tid, NULL, 0);
+        r = weft__mutex_lock_instr(m, tid, NULL, 0, __builtin_return_address(0));
     else if (weft__likely(weft__mutex_trylock_fast(m, tid)))
         return;
     else
-        r = weft__mutex_lock_slow(m, tid, NULL);
-    if (weft__unlikely(r != 0))
-        weft__mutex_self_deadlock(m);
+        r = weft__mutex_lock_slow(m, tid, NULL, NULL);
+    if (weft__unlikely(r != 0)) {
+        /* Reported already when checking is on; stop rather than hang. */
+        if (weft__checking()) {
+            weft__check_stop_hang();
+            r = weft__mutex_lock_slow(m, tid, NULL, NULL); /* WEFT_CHECK_ON_DEADLOCK=wait */
+        }
+        if (r != 0)
+            weft__mutex_self_deadlock(m);
+    }
 }
 
 WEFT__NOIPA int weft_mutex_trylock(weft_mutex_t *m)
@@ -228,12 +303,8 @@ WEFT__NOIPA int weft_mutex_trylock(weft_mutex_t *m)
     if (m == NULL)
         return -EINVAL;
     uint32_t tid = weft__tid();
-    if (WEFT__INSTRUMENTED()) {
-        weft__ann_pre_lock(m, &m->_word, WEFT__MUTEX_ATOMIC_BYTES, WEFT__ANN_TRY);
-        bool ok = weft__mutex_trylock_fast(m, tid);
-        weft__ann_post_lock(m, ok ? WEFT__ANN_TRY : WEFT__ANN_TRY | WEFT__ANN_FAILED);
-        return ok ? 0 : -EBUSY;
-    }
+    if (WEFT__INSTRUMENTED())
+        return weft__mutex_lock_instr(m, tid, NULL, WEFT__ANN_TRY, __builtin_return_address(0));
     return weft__mutex_trylock_fast(m, tid) ? 0 : -EBUSY;
 }
 
@@ -247,8 +318,8 @@ WEFT__NOIPA int weft_mutex_timedlock(weft_mutex_t *m, int64_t timeout_ns)
         return 0;
     (void)weft__deadline_init(&d, timeout_ns);
     if (WEFT__INSTRUMENTED())
-        return weft__mutex_lock_instr(m, tid, &d, WEFT__ANN_TRY);
-    return weft__mutex_lock_slow(m, tid, &d);
+        return weft__mutex_lock_instr(m, tid, &d, WEFT__ANN_TRY, __builtin_return_address(0));
+    return weft__mutex_lock_slow(m, tid, &d, NULL);
 }
 
 WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_mutex_unlock(weft_mutex_t *m)
@@ -258,8 +329,17 @@ WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_mutex_unlock(weft_mutex_t *m
     uint32_t tid = weft__tid();
     bool instr = WEFT__INSTRUMENTED();
     if (instr) {
-        if (weft__owner_of(__atomic_load_n(&m->_word, __ATOMIC_RELAXED)) != tid)
+        if (weft__owner_of(__atomic_load_n(&m->_word, __ATOMIC_RELAXED)) != tid) {
+            if (weft__checking()) {
+                weft__ck_lock_t cl = {m, m->_name, WEFT__LK_MUTEX};
+                (void)weft__check_release(&cl, 0, __builtin_return_address(0));
+            }
             return -EPERM;
+        }
+        if (weft__checking()) {
+            weft__ck_lock_t cl = {m, m->_name, WEFT__LK_MUTEX};
+            (void)weft__check_release(&cl, 0, __builtin_return_address(0));
+        }
         weft__ann_pre_unlock(m, 0);
     }
     uint32_t w = tid;

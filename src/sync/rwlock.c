@@ -52,6 +52,7 @@
 #include <stdint.h>
 
 #include "internal/base.h"
+#include "internal/check.h"
 #include "internal/instrument.h"
 #include "weft/sync.h"
 
@@ -329,14 +330,35 @@ static int weft__rw_lock(weft_rwlock_t *rw, uint32_t tid, const weft__deadline_t
     return weft__rw_rdlock_fast(rw) ? 0 : weft__rw_rdlock_slow(rw, tid, d);
 }
 
-/* Locking with annotations for TSan/Helgrind (and the check layer). */
+static bool weft__rw_checking(void)
+{
+    return (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
+}
+
+/* Check-layer flags for annotation flags. `is_try`: cannot block. */
+static unsigned weft__rw_ckflags(unsigned flags, bool is_try)
+{
+    return ((flags & WEFT__ANN_READ) ? WEFT__CK_READ : 0) | (is_try ? WEFT__CK_TRY : 0);
+}
+
+/*
+ * Locking with annotations for TSan/Helgrind and the check layer (order
+ * edges, held locks, ownership). Timed calls can block, so for the check
+ * layer they are not try-locks.
+ */
 static WEFT__COLD int weft__rw_lock_instr(weft_rwlock_t *rw, uint32_t tid,
-                                          const weft__deadline_t *d, unsigned flags)
+                                          const weft__deadline_t *d, unsigned flags, void *site)
 {
     flags |= WEFT__ANN_RWLOCK;
+    weft__ck_lock_t cl = {rw, rw->_name, WEFT__LK_RWLOCK};
+    bool ck = weft__rw_checking();
+    if (ck)
+        weft__check_acquire_pre(&cl, weft__rw_ckflags(flags, false), site);
     weft__ann_pre_lock(rw, &rw->_state, WEFT__RW_WORDS, flags);
     int r = weft__rw_lock(rw, tid, d, !(flags & WEFT__ANN_READ));
     weft__ann_post_lock(rw, r == 0 ? flags : flags | WEFT__ANN_FAILED);
+    if (ck)
+        weft__check_acquire_post(&cl, weft__rw_ckflags(flags, false), r == 0, site);
     return r;
 }
 
@@ -352,7 +374,8 @@ WEFT__RW_API void weft_rwlock_rdlock(weft_rwlock_t *rw)
         weft__fatal("weft_rwlock_rdlock: NULL rwlock");
     int r;
     if (WEFT__INSTRUMENTED())
-        r = weft__rw_lock_instr(rw, weft__tid(), NULL, WEFT__ANN_READ);
+        r = weft__rw_lock_instr(rw, weft__tid(), NULL, WEFT__ANN_READ,
+                                __builtin_return_address(0));
     else if (weft__likely(weft__rw_rdlock_fast(rw)))
         return;
     else
@@ -368,7 +391,7 @@ WEFT__RW_API void weft_rwlock_wrlock(weft_rwlock_t *rw)
     uint32_t tid = weft__tid();
     int r;
     if (WEFT__INSTRUMENTED())
-        r = weft__rw_lock_instr(rw, tid, NULL, 0);
+        r = weft__rw_lock_instr(rw, tid, NULL, 0, __builtin_return_address(0));
     else if (weft__likely(weft__rw_wrlock_fast(rw, tid)))
         return;
     else
@@ -378,7 +401,7 @@ WEFT__RW_API void weft_rwlock_wrlock(weft_rwlock_t *rw)
 }
 
 /* The try variants: one attempt, annotated when instrumented. */
-static int weft__rw_trylock(weft_rwlock_t *rw, bool write)
+static int weft__rw_trylock(weft_rwlock_t *rw, bool write, void *site)
 {
     if (rw == NULL)
         return -EINVAL;
@@ -389,21 +412,25 @@ static int weft__rw_trylock(weft_rwlock_t *rw, bool write)
     weft__ann_pre_lock(rw, &rw->_state, WEFT__RW_WORDS, flags);
     bool ok = write ? weft__rw_wrlock_fast(rw, tid) : weft__rw_rdlock_fast(rw);
     weft__ann_post_lock(rw, ok ? flags : flags | WEFT__ANN_FAILED);
+    if (ok && weft__rw_checking()) {
+        weft__ck_lock_t cl = {rw, rw->_name, WEFT__LK_RWLOCK};
+        weft__check_acquired(&cl, weft__rw_ckflags(flags, true), site);
+    }
     return ok ? 0 : -EBUSY;
 }
 
 WEFT__RW_API int weft_rwlock_tryrdlock(weft_rwlock_t *rw)
 {
-    return weft__rw_trylock(rw, false);
+    return weft__rw_trylock(rw, false, __builtin_return_address(0));
 }
 
 WEFT__RW_API int weft_rwlock_trywrlock(weft_rwlock_t *rw)
 {
-    return weft__rw_trylock(rw, true);
+    return weft__rw_trylock(rw, true, __builtin_return_address(0));
 }
 
 /* The timed variants: a fast attempt, then the slow path with a deadline. */
-static int weft__rw_timedlock(weft_rwlock_t *rw, int64_t timeout_ns, bool write)
+static int weft__rw_timedlock(weft_rwlock_t *rw, int64_t timeout_ns, bool write, void *site)
 {
     if (rw == NULL || !weft__timeout_valid(timeout_ns))
         return -EINVAL;
@@ -414,18 +441,19 @@ static int weft__rw_timedlock(weft_rwlock_t *rw, int64_t timeout_ns, bool write)
     weft__deadline_t d;
     (void)weft__deadline_init(&d, timeout_ns);
     if (instr)
-        return weft__rw_lock_instr(rw, tid, &d, WEFT__ANN_TRY | (write ? 0 : WEFT__ANN_READ));
+        return weft__rw_lock_instr(rw, tid, &d, WEFT__ANN_TRY | (write ? 0 : WEFT__ANN_READ),
+                                   site);
     return write ? weft__rw_wrlock_slow(rw, tid, &d) : weft__rw_rdlock_slow(rw, tid, &d);
 }
 
 WEFT__RW_API int weft_rwlock_timedrdlock(weft_rwlock_t *rw, int64_t timeout_ns)
 {
-    return weft__rw_timedlock(rw, timeout_ns, false);
+    return weft__rw_timedlock(rw, timeout_ns, false, __builtin_return_address(0));
 }
 
 WEFT__RW_API int weft_rwlock_timedwrlock(weft_rwlock_t *rw, int64_t timeout_ns)
 {
-    return weft__rw_timedlock(rw, timeout_ns, true);
+    return weft__rw_timedlock(rw, timeout_ns, true, __builtin_return_address(0));
 }
 
 /* ---- releasing it --------------------------------------------------------- */
@@ -484,9 +512,13 @@ static inline int weft__rw_release_kind(const weft_rwlock_t *rw, uint64_t s)
     return weft__rw_owner(rw) == weft__tid() ? 1 : -EPERM;
 }
 
-static WEFT__COLD int weft__rw_unlock_instr(weft_rwlock_t *rw, uint64_t s, int kind)
+static WEFT__COLD int weft__rw_unlock_instr(weft_rwlock_t *rw, uint64_t s, int kind, void *site)
 {
     unsigned flags = WEFT__ANN_RWLOCK | (kind ? 0 : WEFT__ANN_READ);
+    if (weft__rw_checking()) {
+        weft__ck_lock_t cl = {rw, rw->_name, WEFT__LK_RWLOCK};
+        (void)weft__check_release(&cl, kind ? 0 : WEFT__CK_READ, site);
+    }
     weft__ann_pre_unlock(rw, flags);
     int r = 0;
     if (kind)
@@ -503,10 +535,15 @@ WEFT__RW_API int weft_rwlock_unlock(weft_rwlock_t *rw)
         return -EINVAL;
     uint64_t s = weft__rw_load(rw);
     int kind = weft__rw_release_kind(rw, s);
-    if (kind < 0)
+    if (kind < 0) {
+        if (WEFT__INSTRUMENTED() && weft__rw_checking()) {
+            weft__ck_lock_t cl = {rw, rw->_name, WEFT__LK_RWLOCK};
+            (void)weft__check_release(&cl, 0, __builtin_return_address(0));
+        }
         return kind;
+    }
     if (WEFT__INSTRUMENTED())
-        return weft__rw_unlock_instr(rw, s, kind);
+        return weft__rw_unlock_instr(rw, s, kind, __builtin_return_address(0));
     if (kind) {
         weft__rw_wrunlock(rw);
         return 0;

@@ -45,6 +45,7 @@
 #include <stdint.h>
 
 #include "internal/base.h"
+#include "internal/check.h"
 #include "internal/instrument.h"
 #include "weft/sync.h"
 
@@ -173,12 +174,43 @@ static int weft__sem_recheck(weft_sem_t *s, bool expired)
     }
 }
 
+static bool weft__sem_checking(void)
+{
+    return (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
+}
+
+/*
+ * A checked wait: sleeps in slices, and once the wait has lasted
+ * WEFT_CHECK_SEM_WAIT_MS asks the check layer to explain who holds the
+ * permits. Returns like weft__futex_wait (-ETIMEDOUT only for d).
+ */
+static int weft__sem_wait_checked(weft_sem_t *s, const weft__deadline_t *d, uint64_t start,
+                                  bool *told, void *site)
+{
+    weft__deadline_t slice;
+    (void)weft__deadline_init(&slice, WEFT__CHECK_SLICE_NS);
+    bool last = d != NULL && !d->forever &&
+                (d->at.tv_sec < slice.at.tv_sec ||
+                 (d->at.tv_sec == slice.at.tv_sec && d->at.tv_nsec <= slice.at.tv_nsec));
+    int r = weft__futex_wait(weft__sem_futex(s), 0, last ? d : &slice);
+    uint64_t waited = weft__now_ns() - start;
+    if (!*told && waited >= weft__check_sem_wait_ns()) {
+        weft__ck_lock_t cl = {s, s->_name, WEFT__LK_SEM};
+        *told = true;
+        weft__check_sem_waiting(&cl, waited, site);
+    }
+    return r == -ETIMEDOUT && !last ? 0 : r;
+}
+
 /* Sleep until a permit is ours or the deadline passes. The caller is
  * registered; see the missed wake-up argument at the top of the file. */
-static int weft__sem_park(weft_sem_t *s, const weft__deadline_t *d)
+static int weft__sem_park(weft_sem_t *s, const weft__deadline_t *d, void *site)
 {
+    bool checked = site != NULL && weft__sem_checking(), told = false;
+    uint64_t start = checked ? weft__now_ns() : 0;
     for (;;) {
-        int r = weft__futex_wait(weft__sem_futex(s), 0, d);
+        int r = checked ? weft__sem_wait_checked(s, d, start, &told, site)
+                        : weft__futex_wait(weft__sem_futex(s), 0, d);
         r = weft__sem_recheck(s, r == -ETIMEDOUT);
         if (r <= 0)
             return r;
@@ -186,21 +218,33 @@ static int weft__sem_park(weft_sem_t *s, const weft__deadline_t *d)
 }
 
 /* The contended path: spin, then register and sleep. */
-static WEFT__COLD int weft__sem_acquire_slow(weft_sem_t *s, const weft__deadline_t *d)
+static WEFT__COLD int weft__sem_acquire_slow(weft_sem_t *s, const weft__deadline_t *d,
+                                          void *site)
 {
     if (d != NULL && !d->forever && weft__deadline_passed(d))
         return weft__sem_take_fast(s) ? 0 : -ETIMEDOUT;
     if (weft__sem_spin(s) || weft__sem_register(s))
         return 0;
-    return weft__sem_park(s, d);
+    return weft__sem_park(s, d, site);
 }
 
-/* Acquisition with the happens-after annotation for TSan/Helgrind. */
-static WEFT__COLD int weft__sem_acquire_instr(weft_sem_t *s, const weft__deadline_t *d)
+/* A permit was taken: tell TSan/Helgrind (happens-after) and the ledger. */
+static void weft__sem_taken_instr(weft_sem_t *s, void *site)
 {
-    int r = weft__sem_take_fast(s) ? 0 : weft__sem_acquire_slow(s, d);
+    weft__ann_acquire(s, &s->_data, sizeof s->_data);
+    if (weft__sem_checking()) {
+        weft__ck_lock_t cl = {s, s->_name, WEFT__LK_SEM};
+        weft__check_sem_acquired(&cl, site);
+    }
+}
+
+/* Acquisition with annotations and the check layer's permit ledger. */
+static WEFT__COLD int weft__sem_acquire_instr(weft_sem_t *s, const weft__deadline_t *d,
+                                           void *site)
+{
+    int r = weft__sem_take_fast(s) ? 0 : weft__sem_acquire_slow(s, d, site);
     if (r == 0)
-        weft__ann_acquire(s, &s->_data, sizeof s->_data);
+        weft__sem_taken_instr(s, site);
     return r;
 }
 
@@ -209,9 +253,9 @@ WEFT__NOIPA void weft_sem_acquire(weft_sem_t *s)
     if (weft__unlikely(s == NULL))
         weft__fatal("weft_sem_acquire: NULL semaphore");
     if (WEFT__INSTRUMENTED())
-        (void)weft__sem_acquire_instr(s, NULL);
+        (void)weft__sem_acquire_instr(s, NULL, __builtin_return_address(0));
     else if (weft__unlikely(!weft__sem_take_fast(s)))
-        (void)weft__sem_acquire_slow(s, NULL);
+        (void)weft__sem_acquire_slow(s, NULL, NULL);
 }
 
 WEFT__NOIPA int weft_sem_tryacquire(weft_sem_t *s)
@@ -221,7 +265,7 @@ WEFT__NOIPA int weft_sem_tryacquire(weft_sem_t *s)
     if (!weft__sem_take_fast(s))
         return -EAGAIN;
     if (WEFT__INSTRUMENTED())
-        weft__ann_acquire(s, &s->_data, sizeof s->_data);
+        weft__sem_taken_instr(s, __builtin_return_address(0));
     return 0;
 }
 
@@ -234,16 +278,22 @@ WEFT__NOIPA int weft_sem_timedacquire(weft_sem_t *s, int64_t timeout_ns)
     weft__deadline_t d;
     (void)weft__deadline_init(&d, timeout_ns);
     if (WEFT__INSTRUMENTED())
-        return weft__sem_acquire_instr(s, &d);
-    return weft__sem_acquire_slow(s, &d);
+        return weft__sem_acquire_instr(s, &d, __builtin_return_address(0));
+    return weft__sem_acquire_slow(s, &d, NULL);
 }
 
 WEFT__NOIPA int weft_sem_release(weft_sem_t *s)
 {
     if (s == NULL)
         return -EINVAL;
-    if (WEFT__INSTRUMENTED())
+    if (WEFT__INSTRUMENTED()) {
         weft__ann_release(s, &s->_data, sizeof s->_data);
+        if (weft__sem_checking() && weft__sem_permits(__atomic_load_n(
+                                        &s->_data, __ATOMIC_RELAXED)) < WEFT_SEM_MAX) {
+            weft__ck_lock_t cl = {s, s->_name, WEFT__LK_SEM};
+            weft__check_sem_released(&cl, __builtin_return_address(0));
+        }
+    }
     uint64_t v = __atomic_load_n(&s->_data, __ATOMIC_RELAXED);
     do {
         if (weft__sem_permits(v) >= WEFT_SEM_MAX)

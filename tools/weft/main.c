@@ -10,6 +10,7 @@
 #include "cmd.h"
 
 static const struct weft_cmd *const weft_cmds[] = {
+    &weft_cmd_check,
     &weft_cmd_version,
 };
 

@@ -1,0 +1,243 @@
+/*
+ * reports.c - the text and JSON of each kind of report. The shapes are
+ * documented in docs/check.md; tools rely on the JSON field names.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "check/check_internal.h"
+
+/*
+ * A lock's display name: its weft name; for pthread locks the symbol the
+ * address belongs to (static locks), else "kind@address" and the site that
+ * first used it.
+ */
+const char *weft__ck_label(const weft__cknode_t *n, char *buf, size_t len)
+{
+    if (n->name != NULL) {
+        snprintf(buf, len, "%s", n->name);
+        return buf;
+    }
+    weft__frame_t f;
+    weft__symbolize(n->addr, 0, &f);
+    if (f.function[0] && strncmp(f.function, "weft__", 6) != 0) {
+        snprintf(buf, len, "%s", f.function);
+        return buf;
+    }
+    const char *k = n->kind == WEFT__LK_PRWLOCK ? "rwlock" : n->kind == WEFT__LK_PSEM ? "sem" : "mutex";
+    if (n->first_site != NULL) {
+        weft__symbolize(n->first_site, 1, &f);
+        if (f.file[0]) {
+            snprintf(buf, len, "%s@%p (first used at %s:%d)", k, n->addr, f.file, f.line);
+            return buf;
+        }
+    }
+    snprintf(buf, len, "%s@%p", k, n->addr);
+    return buf;
+}
+
+static uint64_t weft__ck_key(const char *kind, weft__cknode_t *const *nodes, int n)
+{
+    uint64_t k = 1469598103934665603ull;
+    for (const char *s = kind; *s; s++)
+        k = (k ^ (unsigned char)*s) * 1099511628211ull;
+    /* Order-independent over the set of nodes. */
+    uint64_t sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += ((uint64_t)(uintptr_t)nodes[i] + nodes[i]->gen) * 0x9E3779B97F4A7C15ull;
+    return k ^ sum;
+}
+
+static void weft__ck_head(weft__ckbuf_t *b, const char *kind, const char *title)
+{
+    weft__ck_printf(b, "\n==weft== %s\n", title);
+    weft__ck_jprintf(b, "{\"kind\":");
+    weft__ck_jstr(b, kind);
+    weft__ck_jprintf(b, ",\"title\":");
+    weft__ck_jstr(b, title);
+}
+
+/* "A --> B --> A" in text, ["A","B","A"] in JSON. */
+static void weft__ck_chain(weft__ckbuf_t *b, weft__cknode_t *const *nodes, int n)
+{
+    char l[160];
+    weft__ck_printf(b, "chain: ");
+    weft__ck_jprintf(b, ",\"chain\":[");
+    for (int i = 0; i <= n; i++) {
+        weft__ck_label(nodes[i % n], l, sizeof l);
+        weft__ck_printf(b, "%s%s", i ? " --> " : "", l);
+        weft__ck_jprintf(b, "%s", i ? "," : "");
+        weft__ck_jstr(b, l);
+    }
+    weft__ck_printf(b, "\n");
+    weft__ck_jprintf(b, "]");
+}
+
+/* Columns: one per edge; row i shows thread i taking its first lock, then
+ * every thread asking for its second, each held by the next thread. */
+static void weft__ck_interleaving(weft__ckbuf_t *b, weft__cknode_t *const *nodes, int n)
+{
+    char l[160];
+    int cols = n > 4 ? 4 : n;
+    weft__ck_printf(b, "\nan interleaving that hangs:\n\n");
+    for (int c = 0; c < cols; c++)
+        weft__ck_printf(b, "    %-26s", c == 0 ? "thread 1" : (c == 1 ? "thread 2" : (c == 2 ? "thread 3" : "thread 4")));
+    weft__ck_printf(b, "\n");
+    for (int step = 0; step < 2; step++)
+        for (int c = 0; c < cols; c++) {
+            weft__cknode_t *lk = nodes[(c + step) % n];
+            weft__ck_label(lk, l, sizeof l);
+            weft__ck_printf(b, "%*s    lock(%.18s)%s\n", 30 * c, "", l,
+                            step ? "   <- waits" : "");
+        }
+    weft__ck_printf(b, "\n    *** DEADLOCK ***\n");
+}
+
+void weft__ck_report_inversion(weft__ckthread_t *t, weft__ckedge_t **cyc, int n,
+                               weft__cknode_t **nodes)
+{
+    (void)t;
+    if (!weft__ck_report_once(weft__ck_key("inversion", nodes, n)))
+        return;
+    weft__ckbuf_t b = {0};
+    const char *title = "potential deadlock: lock order inversion";
+    weft__symbolize_begin();
+    weft__ck_head(&b, "lock-order-inversion", title);
+    weft__ck_chain(&b, nodes, n);
+    weft__ck_jprintf(&b, ",\"edges\":[");
+    for (int i = 0; i < n; i++) {
+        char a[160], c[160], site[320];
+        weft__ck_label(nodes[i], a, sizeof a);
+        weft__ck_label(nodes[(i + 1) % n], c, sizeof c);
+        weft__frame_t f;
+        weft__symbolize(cyc[i]->from_site, 1, &f);
+        weft__frame_format(&f, site, sizeof site);
+        weft__ck_printf(&b, "\n%s --> %s: thread %u acquired %s while holding %s\n", a, c,
+                        cyc[i]->tid, c, a);
+        weft__ck_printf(&b, "  %s was acquired at %s\n  %s was acquired at:\n", a, site, c);
+        weft__ck_jprintf(&b, "%s{\"from\":", i ? "," : "");
+        weft__ck_jstr(&b, a);
+        weft__ck_jprintf(&b, ",\"to\":");
+        weft__ck_jstr(&b, c);
+        weft__ck_jprintf(&b, ",\"thread\":%u,\"from_site\":", cyc[i]->tid);
+        weft__ck_jstr(&b, site);
+        weft__ck_jprintf(&b, ",\"stack\":");
+        weft__ck_stack(&b, cyc[i]->bt, cyc[i]->nbt, "    ");
+        weft__ck_jprintf(&b, "}");
+    }
+    weft__ck_jprintf(&b, "]");
+    weft__ck_interleaving(&b, nodes, n);
+    weft__symbolize_end();
+    weft__ck_emit(&b, "lock-order-inversion", title);
+}
+
+void weft__ck_report_deadlock(weft__ckthread_t *t, weft__cknode_t **cyc, weft__ckthread_t **who,
+                              int len)
+{
+    if (!weft__ck_report_once(weft__ck_key("deadlock", cyc, len)))
+        return;
+    weft__ckbuf_t b = {0};
+    const char *title = len == 1 ? "deadlock: thread re-locks a lock it holds"
+                                 : "deadlock: threads wait for each other in a cycle";
+    weft__symbolize_begin();
+    weft__ck_head(&b, "deadlock", title);
+    weft__ck_chain(&b, cyc, len);
+    weft__ck_jprintf(&b, ",\"threads\":[");
+    char l[160], site[320];
+    for (int i = 0; i < len; i++) {
+        /* Thread who[i-1] waits for cyc[i]; who[i] holds it. The waiter of
+         * cyc[0] is t itself. */
+        weft__ckthread_t *waiter = i == 0 ? t : who[i - 1];
+        weft__ck_label(cyc[i], l, sizeof l);
+        weft__frame_t f;
+        void *osite = NULL;
+        (void)weft__ck_owner(cyc[i], &osite);
+        weft__symbolize(osite, 1, &f);
+        weft__frame_format(&f, site, sizeof site);
+        weft__ck_printf(&b, "  thread %u waits for %s, held by thread %u (acquired at %s)\n",
+                        waiter->tid, l, who[i]->tid, site);
+        weft__ck_jprintf(&b, "%s{\"thread\":%u,\"waits_for\":", i ? "," : "", waiter->tid);
+        weft__ck_jstr(&b, l);
+        weft__ck_jprintf(&b, ",\"held_by\":%u,\"held_since\":", who[i]->tid);
+        weft__ck_jstr(&b, site);
+        weft__ck_jprintf(&b, "}");
+    }
+    weft__ck_jprintf(&b, "],\"stack\":");
+    void *bt[WEFT__BT_MAX];
+    int nbt = weft__backtrace(bt, WEFT__BT_MAX, 2);
+    weft__ck_printf(&b, "  thread %u is blocked at:\n", t->tid);
+    weft__ck_stack(&b, bt, nbt, "    ");
+    weft__ck_printf(&b, "\n    *** DEADLOCK ***\n");
+    weft__symbolize_end();
+    weft__ck_emit(&b, "deadlock", title);
+}
+
+static void weft__ck_here(weft__ckbuf_t *b, const char *what)
+{
+    void *bt[WEFT__BT_MAX];
+    int nbt = weft__backtrace(bt, WEFT__BT_MAX, 3);
+    weft__ck_printf(b, "  %s at:\n", what);
+    weft__ck_jprintf(b, ",\"stack\":");
+    weft__ck_stack(b, bt, nbt, "    ");
+}
+
+void weft__ck_report_bad_unlock(weft__ckthread_t *t, weft__cknode_t *n, void *site)
+{
+    weft__cknode_t *nodes[1] = {n};
+    if (!weft__ck_report_once(weft__ck_key("bad-unlock", nodes, 1) ^ t->tid))
+        return;
+    (void)site;
+    weft__ckbuf_t b = {0};
+    const char *title = "ownership error: unlock by a thread that does not hold the lock";
+    char l[160], os[320];
+    weft__symbolize_begin();
+    weft__ck_head(&b, "bad-unlock", title);
+    weft__ck_label(n, l, sizeof l);
+    weft__frame_t f;
+    void *osite = NULL;
+    weft__ckthread_t *o = weft__ck_owner(n, &osite);
+    weft__symbolize(osite, 1, &f);
+    weft__frame_format(&f, os, sizeof os);
+    uint32_t otid = o != NULL ? o->tid : 0;
+    weft__ck_printf(&b, "lock: %s, held by thread %u (acquired at %s)\n", l, otid, os);
+    weft__ck_printf(&b, "thread %u tried to unlock it\n", t->tid);
+    weft__ck_jprintf(&b, ",\"lock\":");
+    weft__ck_jstr(&b, l);
+    weft__ck_jprintf(&b, ",\"owner\":%u,\"owner_site\":", otid);
+    weft__ck_jstr(&b, os);
+    weft__ck_jprintf(&b, ",\"thread\":%u", t->tid);
+    weft__ck_here(&b, "the unlock");
+    weft__symbolize_end();
+    weft__ck_emit(&b, "bad-unlock", title);
+}
+
+void weft__ck_report_destroy_held(weft__ckthread_t *t, const weft__ck_lock_t *l)
+{
+    weft__cknode_t *n = weft__ck_node(t, l, NULL);
+    if (n == NULL)
+        return;
+    weft__cknode_t *nodes[1] = {n};
+    if (!weft__ck_report_once(weft__ck_key("destroy-held", nodes, 1)))
+        return;
+    weft__ckbuf_t b = {0};
+    const char *title = "ownership error: lock destroyed while held";
+    char lb[160], os[320];
+    weft__symbolize_begin();
+    weft__ck_head(&b, "destroy-held", title);
+    weft__ck_label(n, lb, sizeof lb);
+    weft__frame_t f;
+    void *osite = NULL;
+    weft__ckthread_t *o = weft__ck_owner(n, &osite);
+    weft__symbolize(osite, 1, &f);
+    weft__frame_format(&f, os, sizeof os);
+    uint32_t otid = o != NULL ? o->tid : 0;
+    weft__ck_printf(&b, "lock: %s, held by thread %u (acquired at %s)\n", lb, otid, os);
+    weft__ck_jprintf(&b, ",\"lock\":");
+    weft__ck_jstr(&b, lb);
+    weft__ck_jprintf(&b, ",\"owner\":%u,\"owner_site\":", otid);
+    weft__ck_jstr(&b, os);
+    weft__ck_jprintf(&b, ",\"thread\":%u", t->tid);
+    weft__ck_here(&b, "the destroy");
+    weft__symbolize_end();
+    weft__ck_emit(&b, "destroy-held", title);
+}

@@ -1,0 +1,94 @@
+/*
+ * Shared by the files of the preload library: the real C library functions
+ * and the helpers every interposer uses.
+ */
+#ifndef WEFT_PRELOAD_H
+#define WEFT_PRELOAD_H
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "internal/instrument.h"
+
+/* The interposed functions are the only symbols the library exports. */
+#define WEFT_PRELOAD_API __attribute__((visibility("default")))
+
+#define WEFT__PRELOAD_FUNCTIONS(X)                                                          \
+    X(int, pthread_mutex_lock, (pthread_mutex_t *))                                         \
+    X(int, pthread_mutex_trylock, (pthread_mutex_t *))                                      \
+    X(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *))           \
+    X(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *)) \
+    X(int, pthread_mutex_unlock, (pthread_mutex_t *))                                       \
+    X(int, pthread_mutex_init, (pthread_mutex_t *, const pthread_mutexattr_t *))            \
+    X(int, pthread_mutex_destroy, (pthread_mutex_t *))                                      \
+    X(int, pthread_rwlock_rdlock, (pthread_rwlock_t *))                                     \
+    X(int, pthread_rwlock_wrlock, (pthread_rwlock_t *))                                     \
+    X(int, pthread_rwlock_tryrdlock, (pthread_rwlock_t *))                                  \
+    X(int, pthread_rwlock_trywrlock, (pthread_rwlock_t *))                                  \
+    X(int, pthread_rwlock_timedrdlock, (pthread_rwlock_t *, const struct timespec *))       \
+    X(int, pthread_rwlock_timedwrlock, (pthread_rwlock_t *, const struct timespec *))       \
+    X(int, pthread_rwlock_clockrdlock, (pthread_rwlock_t *, clockid_t, const struct timespec *)) \
+    X(int, pthread_rwlock_clockwrlock, (pthread_rwlock_t *, clockid_t, const struct timespec *)) \
+    X(int, pthread_rwlock_unlock, (pthread_rwlock_t *))                                     \
+    X(int, pthread_rwlock_init, (pthread_rwlock_t *, const pthread_rwlockattr_t *))         \
+    X(int, pthread_rwlock_destroy, (pthread_rwlock_t *))                                    \
+    X(int, pthread_cond_wait, (pthread_cond_t *, pthread_mutex_t *))                        \
+    X(int, pthread_cond_timedwait, (pthread_cond_t *, pthread_mutex_t *, const struct timespec *)) \
+    X(int, pthread_cond_clockwait, (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *)) \
+    X(int, pthread_once, (pthread_once_t *, void (*)(void)))                                \
+    X(int, sem_wait, (sem_t *))                                                             \
+    X(int, sem_trywait, (sem_t *))                                                          \
+    X(int, sem_timedwait, (sem_t *, const struct timespec *))                               \
+    X(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *))                    \
+    X(int, sem_post, (sem_t *))                                                             \
+    X(int, sem_init, (sem_t *, int, unsigned))                                              \
+    X(int, sem_destroy, (sem_t *))
+
+#define WEFT__REAL_DECL(ret, name, params)                                                 \
+    typedef ret(*weft__##name##_fn) params;                                                 \
+    extern weft__##name##_fn weft__real_##name;
+WEFT__PRELOAD_FUNCTIONS(WEFT__REAL_DECL)
+#undef WEFT__REAL_DECL
+
+/* Non-zero while the check layer runs on this thread: calls pass through. */
+extern __thread int weft__pl_depth __attribute__((tls_model("initial-exec")));
+
+void weft__pl_init_slow(void);
+
+/* Resolve the real functions on first use (cheap check afterwards). */
+static inline void weft__pl_init(void)
+{
+    /* Acquire: pairs with the release store at the end of resolution. */
+    if (__builtin_expect(__atomic_load_n(&weft__real_pthread_mutex_lock, __ATOMIC_ACQUIRE) == NULL,
+                         0))
+        weft__pl_init_slow();
+}
+
+/* Watch this call? Not while the check layer itself runs on this thread
+ * (it may use libc locks), and only while checking is on. */
+static inline bool weft__pl_watch(void)
+{
+    return weft__pl_depth == 0 && (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
+}
+struct timespec weft__pl_after(uint64_t ns);
+struct timespec weft__pl_to_mono(clockid_t clk, const struct timespec *abs);
+/* A well-formed absolute deadline (NULL and bad ones go to the real call). */
+bool weft__pl_valid_abs(const struct timespec *abs);
+bool weft__pl_before(const struct timespec *a, const struct timespec *b);
+void weft__pl_try_result(const void *lock, bool ok, void *site);
+extern __thread const void *weft__pl_try_lock __attribute__((tls_model("initial-exec")));
+extern __thread uint32_t weft__pl_try_fails __attribute__((tls_model("initial-exec")));
+
+/* A successful blocking acquisition is progress: it ends a trylock streak. */
+static inline void weft__pl_progress(void)
+{
+    if (weft__pl_try_fails != 0) {
+        weft__pl_try_lock = NULL;
+        weft__pl_try_fails = 0;
+    }
+}
+
+#endif

@@ -1,0 +1,241 @@
+/*
+ * preload_mutex.c - interposers for pthread mutexes, condition variables
+ * and pthread_once. See preload.c for what the preload library promises.
+ */
+#include <errno.h>
+
+#include "internal/base.h"
+#include "internal/check.h"
+#include "preload/preload.h"
+
+/* Run check-layer code with the preload passing calls through, and with
+ * errno as the real call left it. */
+#define WEFT__PL_CALL(stmt)                                                                  \
+    do {                                                                                     \
+        int saved_errno_ = errno;                                                            \
+        weft__pl_depth++;                                                                    \
+        stmt;                                                                                \
+        weft__pl_depth--;                                                                    \
+        errno = saved_errno_;                                                                \
+    } while (0)
+
+static weft__ck_lock_t weft__pm_lock(pthread_mutex_t *m)
+{
+    weft__ck_lock_t cl = {m, NULL, WEFT__LK_PMUTEX};
+    return cl;
+}
+
+static bool weft__pm_acquired(int r)
+{
+    return r == 0 || r == EOWNERDEAD;
+}
+
+/*
+ * Wait for a mutex the first attempt did not get, in slices of the real
+ * clocklock, asking the check layer after each whether this wait is part
+ * of a deadlock. `until` (CLOCK_MONOTONIC) is the caller's deadline or NULL.
+ */
+static int weft__pm_wait(pthread_mutex_t *m, const weft__ck_lock_t *cl,
+                         const struct timespec *until)
+{
+    uint64_t start = weft__now_ns();
+    for (;;) {
+        struct timespec slice = weft__pl_after(WEFT__CHECK_SLICE_NS);
+        bool last = until != NULL && !weft__pl_before(&slice, until);
+        int r = weft__real_pthread_mutex_clocklock(m, CLOCK_MONOTONIC, last ? until : &slice);
+        if (r != ETIMEDOUT || last)
+            return r;
+        int d = 0;
+        WEFT__PL_CALL(d = weft__check_blocked(cl, 0, weft__now_ns() - start));
+        if (d == -EDEADLK)
+            weft__check_stop_hang();
+    }
+}
+
+/* Re-locking a non-recursive mutex one holds hangs forever (the default
+ * type) or fails with EDEADLK (error-checking): report the first. */
+static bool weft__pm_self_deadlock(pthread_mutex_t *m, const weft__ck_lock_t *cl, void *site)
+{
+    int type = m->__data.__kind & 3;
+    if (type == PTHREAD_MUTEX_RECURSIVE || type == PTHREAD_MUTEX_ERRORCHECK)
+        return false;
+    if (m->__data.__owner != (int)weft__tid())
+        return false;
+    WEFT__PL_CALL(weft__check_self_deadlock(cl, site));
+    weft__check_stop_hang();
+    return true;
+}
+
+static int weft__pm_lock_until(pthread_mutex_t *m, const struct timespec *until, void *site)
+{
+    weft__ck_lock_t cl = weft__pm_lock(m);
+    int r = weft__real_pthread_mutex_trylock(m);
+    if (weft__likely(weft__pm_acquired(r))) {
+        weft__check_acquired(&cl, 0, site); /* preserves errno */
+        weft__pl_progress();
+        return r;
+    }
+    if (r != EBUSY)
+        return r;
+    if (weft__pm_self_deadlock(m, &cl, site))
+        return weft__real_pthread_mutex_lock(m);
+    WEFT__PL_CALL(weft__check_acquire_pre(&cl, 0, site));
+    r = weft__pm_wait(m, &cl, until);
+    WEFT__PL_CALL(weft__check_acquire_post(&cl, 0, weft__pm_acquired(r), site));
+    if (weft__pm_acquired(r))
+        weft__pl_progress();
+    return r;
+}
+
+WEFT_PRELOAD_API int pthread_mutex_lock(pthread_mutex_t *m)
+{
+    weft__pl_init();
+    if (!weft__pl_watch())
+        return weft__real_pthread_mutex_lock(m);
+    return weft__pm_lock_until(m, NULL, __builtin_return_address(0));
+}
+
+WEFT_PRELOAD_API int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk,
+                                             const struct timespec *abs)
+{
+    weft__pl_init();
+    if (!weft__pl_watch() || !weft__pl_valid_abs(abs) ||
+        (clk != CLOCK_MONOTONIC && clk != CLOCK_REALTIME))
+        return weft__real_pthread_mutex_clocklock(m, clk, abs);
+    struct timespec until = weft__pl_to_mono(clk, abs);
+    return weft__pm_lock_until(m, &until, __builtin_return_address(0));
+}
+
+WEFT_PRELOAD_API int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs)
+{
+    weft__pl_init();
+    if (!weft__pl_watch() || !weft__pl_valid_abs(abs))
+        return weft__real_pthread_mutex_timedlock(m, abs);
+    struct timespec until = weft__pl_to_mono(CLOCK_REALTIME, abs);
+    return weft__pm_lock_until(m, &until, __builtin_return_address(0));
+}
+
+WEFT_PRELOAD_API int pthread_mutex_trylock(pthread_mutex_t *m)
+{
+    weft__pl_init();
+    int r = weft__real_pthread_mutex_trylock(m);
+    if (!weft__pl_watch())
+        return r;
+    void *site = __builtin_return_address(0);
+    weft__ck_lock_t cl = weft__pm_lock(m);
+    WEFT__PL_CALL(weft__check_acquire_post(&cl, WEFT__CK_TRY, weft__pm_acquired(r), site));
+    WEFT__PL_CALL(weft__pl_try_result(m, weft__pm_acquired(r), site));
+    return r;
+}
+
+WEFT_PRELOAD_API int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+    weft__pl_init();
+    if (weft__pl_watch()) {
+        weft__ck_lock_t cl = weft__pm_lock(m);
+        weft__pl_depth++; /* errno is preserved by weft__check_release */
+        (void)weft__check_release(&cl, 0, __builtin_return_address(0));
+        weft__pl_depth--;
+    }
+    return weft__real_pthread_mutex_unlock(m);
+}
+
+WEFT_PRELOAD_API int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a)
+{
+    weft__pl_init();
+    int r = weft__real_pthread_mutex_init(m, a);
+    if (r == 0 && weft__pl_watch()) {
+        weft__ck_lock_t cl = weft__pm_lock(m);
+        WEFT__PL_CALL(weft__check_lock_new(&cl));
+    }
+    return r;
+}
+
+WEFT_PRELOAD_API int pthread_mutex_destroy(pthread_mutex_t *m)
+{
+    weft__pl_init();
+    if (weft__pl_watch()) {
+        weft__ck_lock_t cl = weft__pm_lock(m);
+        bool held = m->__data.__lock != 0;
+        WEFT__PL_CALL(weft__check_lock_destroy(&cl, held));
+    }
+    return weft__real_pthread_mutex_destroy(m);
+}
+
+/* ---- condition variables: the mutex is released while waiting ---------- */
+
+static void weft__pc_release(pthread_mutex_t *m, void *site)
+{
+    weft__ck_lock_t cl = weft__pm_lock(m);
+    WEFT__PL_CALL((void)weft__check_release(&cl, 0, site));
+}
+
+static void weft__pc_reacquired(pthread_mutex_t *m, void *site)
+{
+    weft__ck_lock_t cl = weft__pm_lock(m);
+    WEFT__PL_CALL(weft__check_acquire_pre(&cl, 0, site));
+    WEFT__PL_CALL(weft__check_acquire_post(&cl, 0, true, site));
+}
+
+WEFT_PRELOAD_API int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+{
+    weft__pl_init();
+    if (!weft__pl_watch())
+        return weft__real_pthread_cond_wait(c, m);
+    void *site = __builtin_return_address(0);
+    weft__pc_release(m, site);
+    int r = weft__real_pthread_cond_wait(c, m);
+    weft__pc_reacquired(m, site);
+    return r;
+}
+
+WEFT_PRELOAD_API int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
+                                            const struct timespec *abs)
+{
+    weft__pl_init();
+    if (!weft__pl_watch())
+        return weft__real_pthread_cond_timedwait(c, m, abs);
+    void *site = __builtin_return_address(0);
+    weft__pc_release(m, site);
+    int r = weft__real_pthread_cond_timedwait(c, m, abs);
+    weft__pc_reacquired(m, site);
+    return r;
+}
+
+WEFT_PRELOAD_API int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
+                                            const struct timespec *abs)
+{
+    weft__pl_init();
+    if (!weft__pl_watch())
+        return weft__real_pthread_cond_clockwait(c, m, clk, abs);
+    void *site = __builtin_return_address(0);
+    weft__pc_release(m, site);
+    int r = weft__real_pthread_cond_clockwait(c, m, clk, abs);
+    weft__pc_reacquired(m, site);
+    return r;
+}
+
+/* ---- pthread_once: a call from inside its own init routine hangs -------- */
+
+#define WEFT__ONCE_DEPTH 8
+static __thread pthread_once_t *weft__po_stack[WEFT__ONCE_DEPTH]
+    __attribute__((tls_model("initial-exec")));
+static __thread unsigned weft__po_n __attribute__((tls_model("initial-exec")));
+
+WEFT_PRELOAD_API int pthread_once(pthread_once_t *o, void (*fn)(void))
+{
+    weft__pl_init();
+    if (!weft__pl_watch() || weft__po_n == WEFT__ONCE_DEPTH)
+        return weft__real_pthread_once(o, fn);
+    for (unsigned i = 0; i < weft__po_n; i++)
+        if (weft__po_stack[i] == o) {
+            weft__ck_lock_t cl = {o, "pthread_once", WEFT__LK_PMUTEX};
+            WEFT__PL_CALL(weft__check_self_deadlock(&cl, __builtin_return_address(0)));
+            weft__check_stop_hang();
+            break;
+        }
+    weft__po_stack[weft__po_n++] = o;
+    int r = weft__real_pthread_once(o, fn);
+    weft__po_n--;
+    return r;
+}

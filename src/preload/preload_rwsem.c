@@ -1,0 +1,283 @@
+/*
+ * preload_rwsem.c - interposers for pthread reader-writer locks and POSIX
+ * semaphores. See preload.c for what the preload library promises.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal/base.h"
+#include "internal/check.h"
+#include "preload/preload.h"
+
+#define WEFT__PL_CALL(stmt)                                                                  \
+    do {                                                                                     \
+        int saved_errno_ = errno;                                                            \
+        weft__pl_depth++;                                                                    \
+        stmt;                                                                                \
+        weft__pl_depth--;                                                                    \
+        errno = saved_errno_;                                                                \
+    } while (0)
+
+/* ---- reader-writer locks -------------------------------------------------- */
+
+static weft__ck_lock_t weft__prw_lock(pthread_rwlock_t *rw)
+{
+    weft__ck_lock_t cl = {rw, NULL, WEFT__LK_PRWLOCK};
+    return cl;
+}
+
+typedef int (*weft__prw_try_fn)(pthread_rwlock_t *);
+typedef int (*weft__prw_clock_fn)(pthread_rwlock_t *, clockid_t, const struct timespec *);
+
+/* Try, then wait in slices, asking the check layer after each slice. */
+static int weft__prw_acquire(pthread_rwlock_t *rw, bool read, const struct timespec *until,
+                             void *site)
+{
+    weft__ck_lock_t cl = weft__prw_lock(rw);
+    unsigned f = read ? WEFT__CK_READ : 0;
+    weft__prw_try_fn try_fn = read ? weft__real_pthread_rwlock_tryrdlock
+                                   : weft__real_pthread_rwlock_trywrlock;
+    weft__prw_clock_fn clock_fn = read ? weft__real_pthread_rwlock_clockrdlock
+                                       : weft__real_pthread_rwlock_clockwrlock;
+    WEFT__PL_CALL(weft__check_acquire_pre(&cl, f, site));
+    int r = try_fn(rw);
+    uint64_t start = weft__now_ns();
+    while (r == EBUSY || r == ETIMEDOUT) {
+        struct timespec slice = weft__pl_after(WEFT__CHECK_SLICE_NS);
+        bool last = until != NULL && !weft__pl_before(&slice, until);
+        r = clock_fn(rw, CLOCK_MONOTONIC, last ? until : &slice);
+        if (r != ETIMEDOUT || last)
+            break;
+        int d = 0;
+        WEFT__PL_CALL(d = weft__check_blocked(&cl, f, weft__now_ns() - start));
+        if (d == -EDEADLK)
+            weft__check_stop_hang();
+    }
+    WEFT__PL_CALL(weft__check_acquire_post(&cl, f, r == 0, site));
+    if (r == 0)
+        weft__pl_progress();
+    return r;
+}
+
+WEFT_PRELOAD_API int pthread_rwlock_rdlock(pthread_rwlock_t *rw)
+{
+    weft__pl_init();
+    if (!weft__pl_watch())
+        return weft__real_pthread_rwlock_rdlock(rw);
+    return weft__prw_acquire(rw, true, NULL, __builtin_return_address(0));
+}
+
+WEFT_PRELOAD_API int pthread_rwlock_wrlock(pthread_rwlock_t *rw)
+{
+    weft__pl_init();
+    if (!weft__pl_watch())
+        return weft__real_pthread_rwlock_wrlock(rw);
+    return weft__prw_acquire(rw, false, NULL, __builtin_return_address(0));
+}
+
+WEFT_PRELOAD_API int pthread_rwlock_timedrdlock(pthread_rwlock_t *rw, const struct timespec *abs)
+{
+    weft__pl_init();
+    if (!weft__pl_watch() || !weft__pl_valid_abs(abs))
+        return weft__real_pthread_rwlock_timedrdlock(rw, abs);
+    struct timespec until = weft__pl_to_mono(CLOCK_REALTIME, abs);
+    return weft__prw_acquire(rw, true, &until, __builtin_return_address(0));
+}
+
+WEFT_PRELOAD_API int pthread_rwlock_timedwrlock(pthread_rwlock_t *rw, const struct timespec *abs)
+{
+    weft__pl_init();
+    if (!weft__pl_watch() || !weft__pl_valid_abs(abs))
+        return weft__real_pthread_rwlock_timedwrlock(rw, abs);
+    struct timespec until = weft__pl_to_mono(CLOCK_REALTIME, abs);
+    return weft__prw_acquire(rw, false, &until, __builtin_return_address(0));
+}
+
+WEFT_PRELOAD_API int pthread_rwlock_clockrdlock(pthread_rwlock_t *rw, clockid_t clk,
+                                                const struct timespec *abs)
+{
+    weft__pl_init();
+    if (!weft__pl_watch() || !weft__pl_valid_abs(abs) ||
+        (clk != CLOCK_MONOTONIC && clk != CLOCK_REALTIME))
+        return weft__real_pthread_rwlock_clockrdlock(rw, clk, abs);
+    struct timespec until = weft__pl_to_mono(clk, abs);
+    return weft__prw_acquire(rw, true, &until, __builtin_return_address(0));
+}
+
+WEFT_PRELOAD_API int pthread_rwlock_clockwrlock(pthread_rwlock_t *rw, clockid_t clk,
+                                                const struct timespec *abs)
+{
+    weft__pl_init();
+    if (!weft__pl_watch() || !weft__pl_valid_abs(abs) ||
+        (clk != CLOCK_MONOTONIC && clk != CLOCK_REALTIME))
+        return weft__real_pthread_rwlock_clockwrlock(rw, clk, abs);
+    struct timespec until = weft__pl_to_mono(clk, abs);
+    return weft__prw_acquire(rw, false, &until, __builtin_return_address(0));
+}
+
+static int weft__prw_try(pthread_rwlock_t *rw, bool read, void *site)
+{
+    int r = read ? weft__real_pthread_rwlock_tryrdlock(rw) : weft__real_pthread_rwlock_trywrlock(rw);
+    weft__ck_lock_t cl = weft__prw_lock(rw);
+    unsigned f = WEFT__CK_TRY | (read ? WEFT__CK_READ : 0);
+    WEFT__PL_CALL(weft__check_acquire_post(&cl, f, r == 0, site));
+    WEFT__PL_CALL(weft__pl_try_result(rw, r == 0, site));
+    return r;
+}
+
+WEFT_PRELOAD_API int pthread_rwlock_tryrdlock(pthread_rwlock_t *rw)
+{
+    weft__pl_init();
+    if (!weft__pl_watch())
+        return weft__real_pthread_rwlock_tryrdlock(rw);
+    return weft__prw_try(rw, true, __builtin_return_address(0));
+}
+
+WEFT_PRELOAD_API int pthread_rwlock_trywrlock(pthread_rwlock_t *rw)
+{
+    weft__pl_init();
+    if (!weft__pl_watch())
+        return weft__real_pthread_rwlock_trywrlock(rw);
+    return weft__prw_try(rw, false, __builtin_return_address(0));
+}
+
+WEFT_PRELOAD_API int pthread_rwlock_unlock(pthread_rwlock_t *rw)
+{
+    weft__pl_init();
+    if (weft__pl_watch()) {
+        weft__ck_lock_t cl = weft__prw_lock(rw);
+        WEFT__PL_CALL((void)weft__check_release(&cl, 0, __builtin_return_address(0)));
+    }
+    return weft__real_pthread_rwlock_unlock(rw);
+}
+
+WEFT_PRELOAD_API int pthread_rwlock_init(pthread_rwlock_t *rw, const pthread_rwlockattr_t *a)
+{
+    weft__pl_init();
+    int r = weft__real_pthread_rwlock_init(rw, a);
+    if (r == 0 && weft__pl_watch()) {
+        weft__ck_lock_t cl = weft__prw_lock(rw);
+        WEFT__PL_CALL(weft__check_lock_new(&cl));
+    }
+    return r;
+}
+
+WEFT_PRELOAD_API int pthread_rwlock_destroy(pthread_rwlock_t *rw)
+{
+    weft__pl_init();
+    if (weft__pl_watch()) {
+        weft__ck_lock_t cl = weft__prw_lock(rw);
+        WEFT__PL_CALL(weft__check_lock_destroy(&cl, false));
+    }
+    return weft__real_pthread_rwlock_destroy(rw);
+}
+
+/* ---- POSIX semaphores: the permit ledger -------------------------------- */
+
+static weft__ck_lock_t weft__ps_lock(sem_t *s)
+{
+    weft__ck_lock_t cl = {s, NULL, WEFT__LK_PSEM};
+    return cl;
+}
+
+/* Wait in slices; past the threshold, explain who holds the permits. The
+ * C library's semantics are kept: -1 with errno EINTR or ETIMEDOUT. */
+static int weft__ps_wait(sem_t *s, const struct timespec *until, void *site)
+{
+    weft__ck_lock_t cl = weft__ps_lock(s);
+    uint64_t start = weft__now_ns();
+    bool told = false;
+    for (;;) {
+        struct timespec slice = weft__pl_after(WEFT__CHECK_SLICE_NS);
+        bool last = until != NULL && !weft__pl_before(&slice, until);
+        int r = weft__real_sem_clockwait(s, CLOCK_MONOTONIC, last ? until : &slice);
+        if (r == 0 || errno != ETIMEDOUT || last)
+            return r;
+        uint64_t waited = weft__now_ns() - start;
+        if (!told && waited >= weft__check_sem_wait_ns()) {
+            told = true;
+            WEFT__PL_CALL(weft__check_sem_waiting(&cl, waited, site));
+        }
+    }
+}
+
+static int weft__ps_acquire(sem_t *s, const struct timespec *until, void *site)
+{
+    int r = weft__real_sem_trywait(s);
+    if (r != 0 && errno == EAGAIN)
+        r = weft__ps_wait(s, until, site);
+    if (r == 0) {
+        weft__ck_lock_t cl = weft__ps_lock(s);
+        WEFT__PL_CALL(weft__check_sem_acquired(&cl, site));
+    }
+    return r;
+}
+
+WEFT_PRELOAD_API int sem_wait(sem_t *s)
+{
+    weft__pl_init();
+    if (!weft__pl_watch())
+        return weft__real_sem_wait(s);
+    return weft__ps_acquire(s, NULL, __builtin_return_address(0));
+}
+
+WEFT_PRELOAD_API int sem_timedwait(sem_t *s, const struct timespec *abs)
+{
+    weft__pl_init();
+    if (!weft__pl_watch() || !weft__pl_valid_abs(abs))
+        return weft__real_sem_timedwait(s, abs);
+    struct timespec until = weft__pl_to_mono(CLOCK_REALTIME, abs);
+    return weft__ps_acquire(s, &until, __builtin_return_address(0));
+}
+
+WEFT_PRELOAD_API int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs)
+{
+    weft__pl_init();
+    if (!weft__pl_watch() || !weft__pl_valid_abs(abs) ||
+        (clk != CLOCK_MONOTONIC && clk != CLOCK_REALTIME))
+        return weft__real_sem_clockwait(s, clk, abs);
+    struct timespec until = weft__pl_to_mono(clk, abs);
+    return weft__ps_acquire(s, &until, __builtin_return_address(0));
+}
+
+WEFT_PRELOAD_API int sem_trywait(sem_t *s)
+{
+    weft__pl_init();
+    int r = weft__real_sem_trywait(s);
+    if (r == 0 && weft__pl_watch()) {
+        weft__ck_lock_t cl = weft__ps_lock(s);
+        WEFT__PL_CALL(weft__check_sem_acquired(&cl, __builtin_return_address(0)));
+    }
+    return r;
+}
+
+WEFT_PRELOAD_API int sem_post(sem_t *s)
+{
+    weft__pl_init();
+    if (weft__pl_watch()) {
+        weft__ck_lock_t cl = weft__ps_lock(s);
+        WEFT__PL_CALL(weft__check_sem_released(&cl, __builtin_return_address(0)));
+    }
+    return weft__real_sem_post(s);
+}
+
+WEFT_PRELOAD_API int sem_init(sem_t *s, int pshared, unsigned value)
+{
+    weft__pl_init();
+    int r = weft__real_sem_init(s, pshared, value);
+    if (r == 0 && weft__pl_watch()) {
+        weft__ck_lock_t cl = weft__ps_lock(s);
+        WEFT__PL_CALL(weft__check_lock_new(&cl));
+    }
+    return r;
+}
+
+WEFT_PRELOAD_API int sem_destroy(sem_t *s)
+{
+    weft__pl_init();
+    if (weft__pl_watch()) {
+        weft__ck_lock_t cl = weft__ps_lock(s);
+        WEFT__PL_CALL(weft__check_lock_destroy(&cl, false));
+    }
+    return weft__real_sem_destroy(s);
+}

@@ -1,0 +1,136 @@
+/*
+ * preload_behaviour.c - a pthread program whose every result is printed, so
+ * a run under `weft check` can be compared byte for byte with a plain run:
+ * the preload library must pass errors through, survive fork() and thread
+ * exit, and leave the program's output alone.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct timespec in_ms(clockid_t clk, long ms)
+{
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    ts.tv_nsec += ms * 1000000;
+    ts.tv_sec += ts.tv_nsec / 1000000000;
+    ts.tv_nsec %= 1000000000;
+    return ts;
+}
+
+static pthread_mutex_t held = PTHREAD_MUTEX_INITIALIZER;
+static void *try_other(void *x)
+{
+    printf("trylock held by other: %s\n", strerrorname_np(pthread_mutex_trylock(&held)));
+    struct timespec ts = in_ms(CLOCK_REALTIME, 30);
+    printf("timedlock held by other: %s\n", strerrorname_np(pthread_mutex_timedlock(&held, &ts)));
+    ts = in_ms(CLOCK_MONOTONIC, 30);
+    printf("clocklock held by other: %s\n",
+           strerrorname_np(pthread_mutex_clocklock(&held, CLOCK_MONOTONIC, &ts)));
+    return x;
+}
+
+static void mutexes(void)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+    pthread_mutex_t ec;
+    pthread_mutex_init(&ec, &a);
+    printf("errorcheck lock: %d\n", pthread_mutex_lock(&ec));
+    printf("errorcheck relock: %s\n", strerrorname_np(pthread_mutex_lock(&ec)));
+    printf("errorcheck unlock: %d\n", pthread_mutex_unlock(&ec));
+    printf("errorcheck unlock again: %s\n", strerrorname_np(pthread_mutex_unlock(&ec)));
+    printf("destroy: %d\n", pthread_mutex_destroy(&ec));
+    pthread_mutex_lock(&held);
+    pthread_t t;
+    pthread_create(&t, NULL, try_other, NULL);
+    pthread_join(t, NULL);
+    pthread_mutex_unlock(&held);
+    struct timespec bad = {0, 2000000000};
+    int r = pthread_mutex_timedlock(&held, &bad); /* glibc takes a free mutex anyway */
+    printf("timedlock bad timespec: %s\n", r ? strerrorname_np(r) : "0");
+    if (r == 0)
+        pthread_mutex_unlock(&held);
+}
+
+static void semaphores(void)
+{
+    sem_t s;
+    printf("sem_init: %d\n", sem_init(&s, 0, 1));
+    printf("sem_trywait: %d\n", sem_trywait(&s));
+    int r = sem_trywait(&s);
+    printf("sem_trywait empty: %d %s\n", r, strerrorname_np(errno));
+    struct timespec ts = in_ms(CLOCK_REALTIME, 30);
+    r = sem_timedwait(&s, &ts);
+    printf("sem_timedwait empty: %d %s\n", r, strerrorname_np(errno));
+    struct timespec bad = {0, -1};
+    r = sem_timedwait(&s, &bad);
+    printf("sem_timedwait bad: %d %s\n", r, strerrorname_np(errno));
+    printf("sem_post: %d\n", sem_post(&s));
+    int v = -1;
+    sem_getvalue(&s, &v);
+    printf("value: %d\n", v);
+    printf("sem_destroy: %d\n", sem_destroy(&s));
+}
+
+static void rwlocks_and_conds(void)
+{
+    pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
+    printf("wrlock: %d\n", pthread_rwlock_wrlock(&rw));
+    printf("wrlock again: %s\n", strerrorname_np(pthread_rwlock_wrlock(&rw)));
+    printf("tryrdlock while written: %s\n", strerrorname_np(pthread_rwlock_tryrdlock(&rw)));
+    printf("unlock: %d\n", pthread_rwlock_unlock(&rw));
+    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+    pthread_mutex_lock(&m);
+    struct timespec ts = in_ms(CLOCK_REALTIME, 20);
+    printf("cond timedwait: %s\n", strerrorname_np(pthread_cond_timedwait(&c, &m, &ts)));
+    ts = in_ms(CLOCK_MONOTONIC, 20);
+    printf("cond clockwait: %s\n",
+           strerrorname_np(pthread_cond_clockwait(&c, &m, CLOCK_MONOTONIC, &ts)));
+    pthread_mutex_unlock(&m);
+}
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static int once_runs;
+static void once_fn(void) { once_runs++; }
+static void *exiting(void *x)
+{
+    pthread_mutex_lock(&held);
+    pthread_mutex_unlock(&held);
+    pthread_once(&once, once_fn);
+    pthread_exit(x);
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    mutexes();
+    semaphores();
+    rwlocks_and_conds();
+    pthread_t t;
+    pthread_create(&t, NULL, exiting, NULL);
+    pthread_join(t, NULL);
+    pthread_once(&once, once_fn);
+    printf("once ran %d time(s)\n", once_runs);
+    pthread_mutex_lock(&held); /* held across fork: the child must cope */
+    pid_t pid = fork();
+    if (pid == 0) {
+        pthread_mutex_unlock(&held);
+        pthread_mutex_lock(&held);
+        pthread_mutex_unlock(&held);
+        printf("child: locks work after fork\n");
+        _exit(7);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    pthread_mutex_unlock(&held);
+    printf("parent: child exited %d\n", WEXITSTATUS(st));
+    return 3;
+}
