@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -124,6 +125,53 @@ static inline void bench_print_machine(int argc, char **argv)
     for (int i = 0; i < argc; i++)
         printf(" %s", argv[i]);
     printf("\n");
+}
+
+/*
+ * How much of the machine other processes used while a benchmark ran: CPU
+ * time busy on all CPUs (/proc/stat) minus this process's own (getrusage).
+ * A figure of a few per cent means the numbers are the benchmark's own.
+ */
+typedef struct bench_cpu {
+    double busy_s; /* seconds of CPU time the whole machine was busy */
+    double self_s; /* seconds of CPU time this process used */
+    double wall_s;
+} bench_cpu_t;
+
+static inline void bench_cpu_sample(bench_cpu_t *c)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (f != NULL) {
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]) != 8)
+            memset(v, 0, sizeof v);
+        fclose(f);
+    }
+    /* Busy: everything but idle (v[3]) and iowait (v[4]). */
+    unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    c->busy_s = (double)busy / (double)sysconf(_SC_CLK_TCK);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    c->self_s = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    c->wall_s = (double)bench_now_ns() / 1e9;
+}
+
+/* Print the share of all CPUs' time that other processes used since *start. */
+static inline void bench_print_interference(const bench_cpu_t *start)
+{
+    bench_cpu_t end;
+    bench_cpu_sample(&end);
+    double capacity = (end.wall_s - start->wall_s) * (double)sysconf(_SC_NPROCESSORS_ONLN);
+    double other = (end.busy_s - start->busy_s) - (end.self_s - start->self_s);
+    if (other < 0)
+        other = 0; /* The two clocks tick at different granularities. */
+    double load[3] = {-1, -1, -1};
+    (void)getloadavg(load, 3);
+    printf("\ninterference: other processes used %.1f%% of the CPUs' time during this run "
+           "(load at end %.2f %.2f %.2f)\n",
+           capacity > 0 ? 100.0 * other / capacity : 0.0, load[0], load[1], load[2]);
 }
 
 /*

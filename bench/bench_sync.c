@@ -70,13 +70,13 @@ typedef struct settings {
 
 static const settings_t bench_quick = {"quick", 3, 100000, 20, NULL};
 static const settings_t bench_default = {"default", 5, 2000000, 200, NULL};
-static const settings_t bench_full = {"full", 11, 10000000, 500, NULL};
+static const settings_t bench_full = {"full", 9, 10000000, 300, NULL};
 
 static void usage(FILE *to)
 {
     fprintf(to, "usage: bench_sync [--quick | --full] [--runs N] [--ms N] [--only WORD]\n"
                 "  --quick   smoke test, a few seconds\n"
-                "  --full    more and longer runs, for the record (several minutes)\n"
+                "  --full    more and longer runs, for the record (about two minutes)\n"
                 "  --runs N  repetitions per figure (the median is reported)\n"
                 "  --ms N    duration of each contended run in milliseconds\n"
                 "  --only W  only the rows whose label contains W (e.g. mutex, sem)\n");
@@ -731,6 +731,8 @@ int main(int argc, char **argv)
         usage(r > 0 ? stdout : stderr);
         return r > 0 ? 0 : 2;
     }
+    bench_cpu_t cpu;
+    bench_cpu_sample(&cpu);
     printf("bench_sync: weft synchronisation primitives vs glibc (%s settings)\n", s.mode);
     bench_print_machine(argc, argv);
     bench_print_costs();
@@ -741,5 +743,6 @@ int main(int argc, char **argv)
     run_contended(&s);
     run_bars(&s);
     bench_idle_stop(&idle);
+    bench_print_interference(&cpu);
     return 0;
 }
