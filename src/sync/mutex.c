@@ -25,9 +25,10 @@
  *
  * Spin policy (weft__mutex_spin; the numbers behind it are in docs/perf.md).
  * On the 2-CPU machine it was tuned on, a pause instruction takes ~26 ns,
- * sched_yield() ~0.55 us when nothing else is runnable, handing the lock
- * to a spinning thread ~0.25 us, and waking a parked thread on the other
- * CPU ~80 us round trip. A waiter therefore does not park at once:
+ * sched_yield() ~0.55 us when nothing else is runnable, a hand-over to a
+ * spinning thread 0.1-0.6 us round trip, and waking a parked thread on the
+ * other CPU 5 us (while that CPU still polls) to ~80 us (once it has gone
+ * idle) round trip. A waiter therefore does not park at once:
  *  1. It probes the word after pauses whose count doubles (1, 2, 4, ...
  *     32: 63 pauses, ~1.6 us in all). Probing rarely leaves the line in
  *     the owner's cache, so an owner that unlocks and relocks runs at
@@ -37,7 +38,8 @@
  *     WEFT__SPIN_ROUNDS probes in all (~7 us when nothing else runs). With
  *     more threads than CPUs the owner may be preempted: yielding lets it,
  *     or another runnable thread, use the CPU rather than burning a slice.
- *  3. Only then does it park, at a tenth of the cost of one wake-up spent.
+ *  3. Only then does it park, having spent about one fast wake-up's cost,
+ *     and a tenth of a slow one's.
  * The budget is fixed rather than adaptive (glibc's adaptive mutex keeps a
  * per-lock estimate): under contention such an estimate climbs to its cap
  * anyway, and the whole budget is small next to one wake-up, so adapting
