@@ -4,6 +4,7 @@
 #   make run             build, then run the main job: weft lab
 #   make test            build, then run every test (one process per case)
 #   make bench           build, then run every benchmark
+#   make stress          build, then run every stress program with --long
 #   make install         install under PREFIX (default /usr/local); DESTDIR stages
 #   make uninstall       remove what the last install from BUILD wrote
 #   make test SANITIZE=thread     ThreadSanitizer build and tests
@@ -30,7 +31,7 @@ BUILD ?= build$(CC_NAME)$(if $(SANITIZE),-$(SANITIZE))
 GENERATOR := $(if $(shell command -v ninja 2>/dev/null),-G Ninja,)
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all build run test bench install uninstall clean distclean deps
+.PHONY: all build run test bench stress install uninstall clean distclean deps
 
 all: build
 
@@ -56,6 +57,15 @@ test: build
 
 bench: build
 	@scripts/run-bench $(BUILD)
+
+# Every tests/stress/test_stress_* program, once, with its long settings
+# (--long). A program that does not mention --long anywhere in its binary
+# runs with its default settings, and says so.
+stress: build
+	@set -e; for t in $(BUILD)/tests/stress_test_stress_*; do \
+	    [ -x "$$t" ] || continue; \
+	    if grep -qa -e --long "$$t"; then echo "== $$t --long"; "$$t" --long; \
+	    else echo "== $$t (no --long: default settings)"; "$$t"; fi; done
 
 # DESTDIR, when given, is passed on to cmake --install through the environment.
 # cmake --install lists the files it wrote in install_manifest.txt, which the

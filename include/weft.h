@@ -10,5 +10,8 @@
 #include "weft/base.h"
 #include "weft/sync.h"
 #include "weft/check.h"
+#include "weft/lockfree.h"
+#include "weft/pool.h"
+#include "weft/proc.h"
 
 #endif /* WEFT_H */

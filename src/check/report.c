@@ -219,3 +219,27 @@ void weft__check_stop_hang(void)
         return;
     abort();
 }
+
+/*
+ * A report composed elsewhere (the pools' deadlock reports) delivered like
+ * every other: to the reporter, WEFT_CHECK_OUTPUT or stderr, counted, and
+ * seen by `weft check`. The JSON form carries the text whole. An identical
+ * text is reported once.
+ */
+void weft__check_report_text(const char *kind, const char *title, const char *text)
+{
+    uint64_t key = 1469598103934665603ull;
+    for (const char *c = text; *c; c++)
+        key = (key ^ (unsigned char)*c) * 1099511628211ull;
+    if (!weft__ck_report_once(key))
+        return;
+    weft__ckbuf_t b = {0};
+    weft__ck_printf(&b, "%s", text);
+    weft__ck_jprintf(&b, "{\"kind\":");
+    weft__ck_jstr(&b, kind);
+    weft__ck_jprintf(&b, ",\"title\":");
+    weft__ck_jstr(&b, title);
+    weft__ck_jprintf(&b, ",\"text\":");
+    weft__ck_jstr(&b, text);
+    weft__ck_emit(&b, kind, title);
+}

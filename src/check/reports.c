@@ -181,17 +181,15 @@ static void weft__ck_here(weft__ckbuf_t *b, const char *what)
     weft__ck_stack(b, bt, nbt, "    ");
 }
 
-void weft__ck_report_bad_unlock(weft__ckthread_t *t, weft__cknode_t *n, void *site)
+/* An ownership report: the lock, its owner and where the owner took it,
+ * then the offending thread and its stack. Called after report_once. */
+static void weft__ck_ownership(weft__ckthread_t *t, weft__cknode_t *n, const char *kind,
+                               const char *title, const char *what, const char *where)
 {
-    weft__cknode_t *nodes[1] = {n};
-    if (!weft__ck_report_once(weft__ck_key("bad-unlock", nodes, 1) ^ t->tid))
-        return;
-    (void)site;
     weft__ckbuf_t b = {0};
-    const char *title = "ownership error: unlock by a thread that does not hold the lock";
     char l[160], os[320];
     weft__symbolize_begin();
-    weft__ck_head(&b, "bad-unlock", title);
+    weft__ck_head(&b, kind, title);
     weft__ck_label(n, l, sizeof l);
     weft__frame_t f;
     void *osite = NULL;
@@ -200,15 +198,25 @@ void weft__ck_report_bad_unlock(weft__ckthread_t *t, weft__cknode_t *n, void *si
     weft__frame_format(&f, os, sizeof os);
     uint32_t otid = o != NULL ? o->tid : 0;
     weft__ck_printf(&b, "lock: %s, held by thread %u (acquired at %s)\n", l, otid, os);
-    weft__ck_printf(&b, "thread %u tried to unlock it\n", t->tid);
+    weft__ck_printf(&b, "thread %u %s\n", t->tid, what);
     weft__ck_jprintf(&b, ",\"lock\":");
     weft__ck_jstr(&b, l);
     weft__ck_jprintf(&b, ",\"owner\":%u,\"owner_site\":", otid);
     weft__ck_jstr(&b, os);
     weft__ck_jprintf(&b, ",\"thread\":%u", t->tid);
-    weft__ck_here(&b, "the unlock");
+    weft__ck_here(&b, where);
     weft__symbolize_end();
-    weft__ck_emit(&b, "bad-unlock", title);
+    weft__ck_emit(&b, kind, title);
+}
+
+void weft__ck_report_bad_unlock(weft__ckthread_t *t, weft__cknode_t *n, void *site)
+{
+    (void)site;
+    weft__cknode_t *nodes[1] = {n};
+    if (weft__ck_report_once(weft__ck_key("bad-unlock", nodes, 1) ^ t->tid))
+        weft__ck_ownership(t, n, "bad-unlock",
+                           "ownership error: unlock by a thread that does not hold the lock",
+                           "tried to unlock it", "the unlock");
 }
 
 void weft__ck_report_destroy_held(weft__ckthread_t *t, const weft__ck_lock_t *l)
@@ -217,27 +225,7 @@ void weft__ck_report_destroy_held(weft__ckthread_t *t, const weft__ck_lock_t *l)
     if (n == NULL)
         return;
     weft__cknode_t *nodes[1] = {n};
-    if (!weft__ck_report_once(weft__ck_key("destroy-held", nodes, 1)))
-        return;
-    weft__ckbuf_t b = {0};
-    const char *title = "ownership error: lock destroyed while held";
-    char lb[160], os[320];
-    weft__symbolize_begin();
-    weft__ck_head(&b, "destroy-held", title);
-    weft__ck_label(n, lb, sizeof lb);
-    weft__frame_t f;
-    void *osite = NULL;
-    weft__ckthread_t *o = weft__ck_owner(n, &osite);
-    weft__symbolize(osite, 1, &f);
-    weft__frame_format(&f, os, sizeof os);
-    uint32_t otid = o != NULL ? o->tid : 0;
-    weft__ck_printf(&b, "lock: %s, held by thread %u (acquired at %s)\n", lb, otid, os);
-    weft__ck_jprintf(&b, ",\"lock\":");
-    weft__ck_jstr(&b, lb);
-    weft__ck_jprintf(&b, ",\"owner\":%u,\"owner_site\":", otid);
-    weft__ck_jstr(&b, os);
-    weft__ck_jprintf(&b, ",\"thread\":%u", t->tid);
-    weft__ck_here(&b, "the destroy");
-    weft__symbolize_end();
-    weft__ck_emit(&b, "destroy-held", title);
+    if (weft__ck_report_once(weft__ck_key("destroy-held", nodes, 1)))
+        weft__ck_ownership(t, n, "destroy-held", "ownership error: lock destroyed while held",
+                           "destroyed it", "the destroy");
 }

@@ -64,6 +64,10 @@ void weft__check_self_deadlock(const weft__ck_lock_t *l, void *site);
  * WEFT_CHECK_ON_DEADLOCK=wait). */
 void weft__check_stop_hang(void);
 
+/* Deliver a report composed by another layer (kind, one-line title, the
+ * whole text) through the check layer's sinks, counted like the others. */
+void weft__check_report_text(const char *kind, const char *title, const char *text);
+
 /* Counting semaphores: the permit ledger. */
 void weft__check_sem_acquired(const weft__ck_lock_t *s, void *site);
 void weft__check_sem_released(const weft__ck_lock_t *s, void *site);

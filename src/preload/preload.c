@@ -166,3 +166,27 @@ void weft__pl_try_result(const void *lock, bool ok, void *site)
 }
 
 
+
+/* ---- lifecycle hooks shared by the interposers ----------------------------- */
+
+void weft__pl_lock_new(void *addr, int kind)
+{
+    weft__ck_lock_t cl = {addr, NULL, kind};
+    WEFT__PL_CALL(weft__check_lock_new(&cl));
+}
+
+void weft__pl_lock_gone(void *addr, int kind, bool held)
+{
+    weft__ck_lock_t cl = {addr, NULL, kind};
+    WEFT__PL_CALL(weft__check_lock_destroy(&cl, held));
+}
+
+/* errno is preserved by weft__check_release itself (its fast path does
+ * not touch it), so no save and restore here: this is the hot path. */
+void weft__pl_unlocking(void *addr, int kind, void *site)
+{
+    weft__ck_lock_t cl = {addr, NULL, kind};
+    weft__pl_depth++;
+    (void)weft__check_release(&cl, 0, site);
+    weft__pl_depth--;
+}

@@ -5,6 +5,7 @@
 #ifndef WEFT_PRELOAD_H
 #define WEFT_PRELOAD_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdbool.h>
@@ -55,6 +56,22 @@ WEFT__PRELOAD_FUNCTIONS(WEFT__REAL_DECL)
 
 /* Non-zero while the check layer runs on this thread: calls pass through. */
 extern __thread int weft__pl_depth __attribute__((tls_model("initial-exec")));
+
+/* Run check-layer code with the preload passing calls through, and with
+ * errno as the real call left it. */
+#define WEFT__PL_CALL(stmt)                                                                  \
+    do {                                                                                     \
+        int saved_errno_ = errno;                                                            \
+        weft__pl_depth++;                                                                    \
+        stmt;                                                                                \
+        weft__pl_depth--;                                                                    \
+        errno = saved_errno_;                                                                \
+    } while (0)
+
+/* The lifecycle hooks every interposed kind shares. */
+void weft__pl_lock_new(void *addr, int kind);
+void weft__pl_lock_gone(void *addr, int kind, bool held);
+void weft__pl_unlocking(void *addr, int kind, void *site);
 
 void weft__pl_init_slow(void);
 

@@ -8,17 +8,6 @@
 #include "internal/check.h"
 #include "preload/preload.h"
 
-/* Run check-layer code with the preload passing calls through, and with
- * errno as the real call left it. */
-#define WEFT__PL_CALL(stmt)                                                                  \
-    do {                                                                                     \
-        int saved_errno_ = errno;                                                            \
-        weft__pl_depth++;                                                                    \
-        stmt;                                                                                \
-        weft__pl_depth--;                                                                    \
-        errno = saved_errno_;                                                                \
-    } while (0)
-
 static weft__ck_lock_t weft__pm_lock(pthread_mutex_t *m)
 {
     weft__ck_lock_t cl = {m, NULL, WEFT__LK_PMUTEX};
@@ -131,12 +120,8 @@ WEFT_PRELOAD_API int pthread_mutex_trylock(pthread_mutex_t *m)
 WEFT_PRELOAD_API int pthread_mutex_unlock(pthread_mutex_t *m)
 {
     weft__pl_init();
-    if (weft__pl_watch()) {
-        weft__ck_lock_t cl = weft__pm_lock(m);
-        weft__pl_depth++; /* errno is preserved by weft__check_release */
-        (void)weft__check_release(&cl, 0, __builtin_return_address(0));
-        weft__pl_depth--;
-    }
+    if (weft__pl_watch())
+        weft__pl_unlocking(m, WEFT__LK_PMUTEX, __builtin_return_address(0));
     return weft__real_pthread_mutex_unlock(m);
 }
 
@@ -144,21 +129,16 @@ WEFT_PRELOAD_API int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexa
 {
     weft__pl_init();
     int r = weft__real_pthread_mutex_init(m, a);
-    if (r == 0 && weft__pl_watch()) {
-        weft__ck_lock_t cl = weft__pm_lock(m);
-        WEFT__PL_CALL(weft__check_lock_new(&cl));
-    }
+    if (r == 0 && weft__pl_watch())
+        weft__pl_lock_new(m, WEFT__LK_PMUTEX);
     return r;
 }
 
 WEFT_PRELOAD_API int pthread_mutex_destroy(pthread_mutex_t *m)
 {
     weft__pl_init();
-    if (weft__pl_watch()) {
-        weft__ck_lock_t cl = weft__pm_lock(m);
-        bool held = m->__data.__lock != 0;
-        WEFT__PL_CALL(weft__check_lock_destroy(&cl, held));
-    }
+    if (weft__pl_watch())
+        weft__pl_lock_gone(m, WEFT__LK_PMUTEX, m->__data.__lock != 0);
     return weft__real_pthread_mutex_destroy(m);
 }
 
@@ -166,8 +146,7 @@ WEFT_PRELOAD_API int pthread_mutex_destroy(pthread_mutex_t *m)
 
 static void weft__pc_release(pthread_mutex_t *m, void *site)
 {
-    weft__ck_lock_t cl = weft__pm_lock(m);
-    WEFT__PL_CALL((void)weft__check_release(&cl, 0, site));
+    weft__pl_unlocking(m, WEFT__LK_PMUTEX, site);
 }
 
 static void weft__pc_reacquired(pthread_mutex_t *m, void *site)

@@ -9,15 +9,6 @@
 #include "internal/check.h"
 #include "preload/preload.h"
 
-#define WEFT__PL_CALL(stmt)                                                                  \
-    do {                                                                                     \
-        int saved_errno_ = errno;                                                            \
-        weft__pl_depth++;                                                                    \
-        stmt;                                                                                \
-        weft__pl_depth--;                                                                    \
-        errno = saved_errno_;                                                                \
-    } while (0)
-
 /* ---- reader-writer locks -------------------------------------------------- */
 
 static weft__ck_lock_t weft__prw_lock(pthread_rwlock_t *rw)
@@ -144,10 +135,8 @@ WEFT_PRELOAD_API int pthread_rwlock_trywrlock(pthread_rwlock_t *rw)
 WEFT_PRELOAD_API int pthread_rwlock_unlock(pthread_rwlock_t *rw)
 {
     weft__pl_init();
-    if (weft__pl_watch()) {
-        weft__ck_lock_t cl = weft__prw_lock(rw);
-        WEFT__PL_CALL((void)weft__check_release(&cl, 0, __builtin_return_address(0)));
-    }
+    if (weft__pl_watch())
+        weft__pl_unlocking(rw, WEFT__LK_PRWLOCK, __builtin_return_address(0));
     return weft__real_pthread_rwlock_unlock(rw);
 }
 
@@ -155,20 +144,16 @@ WEFT_PRELOAD_API int pthread_rwlock_init(pthread_rwlock_t *rw, const pthread_rwl
 {
     weft__pl_init();
     int r = weft__real_pthread_rwlock_init(rw, a);
-    if (r == 0 && weft__pl_watch()) {
-        weft__ck_lock_t cl = weft__prw_lock(rw);
-        WEFT__PL_CALL(weft__check_lock_new(&cl));
-    }
+    if (r == 0 && weft__pl_watch())
+        weft__pl_lock_new(rw, WEFT__LK_PRWLOCK);
     return r;
 }
 
 WEFT_PRELOAD_API int pthread_rwlock_destroy(pthread_rwlock_t *rw)
 {
     weft__pl_init();
-    if (weft__pl_watch()) {
-        weft__ck_lock_t cl = weft__prw_lock(rw);
-        WEFT__PL_CALL(weft__check_lock_destroy(&cl, false));
-    }
+    if (weft__pl_watch())
+        weft__pl_lock_gone(rw, WEFT__LK_PRWLOCK, false);
     return weft__real_pthread_rwlock_destroy(rw);
 }
 
@@ -265,19 +250,15 @@ WEFT_PRELOAD_API int sem_init(sem_t *s, int pshared, unsigned value)
 {
     weft__pl_init();
     int r = weft__real_sem_init(s, pshared, value);
-    if (r == 0 && weft__pl_watch()) {
-        weft__ck_lock_t cl = weft__ps_lock(s);
-        WEFT__PL_CALL(weft__check_lock_new(&cl));
-    }
+    if (r == 0 && weft__pl_watch())
+        weft__pl_lock_new(s, WEFT__LK_PSEM);
     return r;
 }
 
 WEFT_PRELOAD_API int sem_destroy(sem_t *s)
 {
     weft__pl_init();
-    if (weft__pl_watch()) {
-        weft__ck_lock_t cl = weft__ps_lock(s);
-        WEFT__PL_CALL(weft__check_lock_destroy(&cl, false));
-    }
+    if (weft__pl_watch())
+        weft__pl_lock_gone(s, WEFT__LK_PSEM, false);
     return weft__real_sem_destroy(s);
 }

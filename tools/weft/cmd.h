@@ -11,5 +11,6 @@ struct weft_cmd {
 
 extern const struct weft_cmd weft_cmd_version;
 extern const struct weft_cmd weft_cmd_check;
+extern const struct weft_cmd weft_cmd_lab;
 
 #endif

@@ -11,6 +11,7 @@
 
 static const struct weft_cmd *const weft_cmds[] = {
     &weft_cmd_check,
+    &weft_cmd_lab,
     &weft_cmd_version,
 };
 
