@@ -36,26 +36,6 @@
 #include "bench.h"
 #include "weft/sync.h"
 
-/*
- * The primitives land in the library one at a time; a benchmark for one
- * that is not in this source tree yet is left out, so the program builds at
- * every step. The source file is the unit of presence.
- */
-#if defined(__has_include)
-#if __has_include("sync/sem.c")
-#define BENCH_HAVE_SEM 1
-#endif
-#if __has_include("sync/rwlock.c")
-#define BENCH_HAVE_RWLOCK 1
-#endif
-#if __has_include("sync/once.c")
-#define BENCH_HAVE_ONCE 1
-#endif
-#if __has_include("sync/fairlock.c")
-#define BENCH_HAVE_FAIRLOCK 1
-#endif
-#endif
-
 #define BENCH_MAX_THREADS 32
 
 /* ------------------------------------------------------------- settings */
@@ -182,13 +162,10 @@ PAIR_BENCH(un_weft_mutex, weft_mutex_t, weft_mutex_init(&obj, "bench"),
            (weft_mutex_lock(&obj), weft_mutex_unlock(&obj)), weft_mutex_destroy(&obj))
 PAIR_BENCH(un_glibc_mutex, pthread_mutex_t, pthread_mutex_init(&obj, NULL),
            (pthread_mutex_lock(&obj), pthread_mutex_unlock(&obj)), pthread_mutex_destroy(&obj))
-#ifdef BENCH_HAVE_SEM
 PAIR_BENCH(un_glibc_sem, sem_t, sem_init(&obj, 0, 1), (sem_wait(&obj), sem_post(&obj)),
            sem_destroy(&obj))
 PAIR_BENCH(un_weft_sem, weft_sem_t, weft_sem_init(&obj, 1, "bench"),
            (weft_sem_acquire(&obj), weft_sem_release(&obj)), weft_sem_destroy(&obj))
-#endif
-#ifdef BENCH_HAVE_RWLOCK
 PAIR_BENCH(un_glibc_rd, pthread_rwlock_t, pthread_rwlock_init(&obj, NULL),
            (pthread_rwlock_rdlock(&obj), pthread_rwlock_unlock(&obj)), pthread_rwlock_destroy(&obj))
 PAIR_BENCH(un_glibc_wr, pthread_rwlock_t, pthread_rwlock_init(&obj, NULL),
@@ -197,13 +174,9 @@ PAIR_BENCH(un_weft_rd, weft_rwlock_t, weft_rwlock_init(&obj, "bench"),
            (weft_rwlock_rdlock(&obj), weft_rwlock_unlock(&obj)), weft_rwlock_destroy(&obj))
 PAIR_BENCH(un_weft_wr, weft_rwlock_t, weft_rwlock_init(&obj, "bench"),
            (weft_rwlock_wrlock(&obj), weft_rwlock_unlock(&obj)), weft_rwlock_destroy(&obj))
-#endif
-#ifdef BENCH_HAVE_FAIRLOCK
 PAIR_BENCH(un_weft_fair, weft_fairlock_t, weft_fairlock_init(&obj, "bench"),
            (weft_fairlock_lock(&obj), weft_fairlock_unlock(&obj)), weft_fairlock_destroy(&obj))
-#endif
 
-#ifdef BENCH_HAVE_ONCE
 static void once_noop(void)
 {
 }
@@ -218,7 +191,6 @@ static int weft_once_noop(void *arg)
 
 PAIR_BENCH(un_weft_once, weft_once_t, (obj = (weft_once_t)WEFT_ONCE_INIT),
            weft_once(&obj, weft_once_noop, NULL), (void)0)
-#endif
 
 typedef struct uncontended {
     const char *label;
@@ -229,19 +201,11 @@ typedef struct uncontended {
 
 static uncontended_t uncontended[] = {
     {"mutex lock+unlock", un_weft_mutex, un_glibc_mutex, 0},
-#ifdef BENCH_HAVE_SEM
     {"sem acquire+release", un_weft_sem, un_glibc_sem, 0},
-#endif
-#ifdef BENCH_HAVE_RWLOCK
     {"rwlock rdlock+unlock", un_weft_rd, un_glibc_rd, 0},
     {"rwlock wrlock+unlock", un_weft_wr, un_glibc_wr, 0},
-#endif
-#ifdef BENCH_HAVE_ONCE
     {"once (done, fast path)", un_weft_once, un_glibc_once, 0},
-#endif
-#ifdef BENCH_HAVE_FAIRLOCK
     {"fairlock vs glibc mutex", un_weft_fair, un_glibc_mutex, 0},
-#endif
 };
 #define N_UNCONTENDED (sizeof uncontended / sizeof uncontended[0])
 
@@ -335,7 +299,6 @@ static const lockops_t ops_weft_mutex = {"weft mutex", wm_init, wm_destroy,
 static const lockops_t ops_glibc_mutex = {"glibc mutex", pm_init, pm_destroy,
                                           pm_trylock, pm_lock, pm_unlock};
 
-#ifdef BENCH_HAVE_SEM
 static void ps_init(void *p)
 {
     (void)sem_init(p, 0, 1);
@@ -383,9 +346,7 @@ static void ws_unlock(void *p)
 }
 static const lockops_t ops_weft_sem = {"weft sem", ws_init, ws_destroy,
                                        ws_trylock, ws_lock, ws_unlock};
-#endif
 
-#ifdef BENCH_HAVE_RWLOCK
 static void prw_init(void *p)
 {
     (void)pthread_rwlock_init(p, NULL);
@@ -432,9 +393,7 @@ static BENCH_NO_TSA void wrw_unlock(void *p)
 }
 static const lockops_t ops_weft_rwlock = {"weft rwlock", wrw_init, wrw_destroy,
                                           wrw_trylock, wrw_lock, wrw_unlock};
-#endif
 
-#ifdef BENCH_HAVE_FAIRLOCK
 static void wf_init(void *p)
 {
     (void)weft_fairlock_init(p, "bench");
@@ -457,7 +416,6 @@ static BENCH_NO_TSA void wf_unlock(void *p)
 }
 static const lockops_t ops_weft_fairlock = {"weft fairlock", wf_init, wf_destroy,
                                             wf_trylock, wf_lock, wf_unlock};
-#endif
 
 /* Storage big enough for any of the locks above. */
 typedef union lockobj {
@@ -613,15 +571,9 @@ typedef struct pairing {
 
 static const pairing_t pairings[] = {
     {"mutex", &ops_weft_mutex, &ops_glibc_mutex, true},
-#ifdef BENCH_HAVE_SEM
     {"sem as lock", &ops_weft_sem, &ops_glibc_sem, true},
-#endif
-#ifdef BENCH_HAVE_RWLOCK
     {"rwlock wrlock", &ops_weft_rwlock, &ops_glibc_rwlock, false},
-#endif
-#ifdef BENCH_HAVE_FAIRLOCK
     {"fairlock vs glibc mutex", &ops_weft_fairlock, &ops_glibc_mutex, false},
-#endif
 };
 #define N_PAIRINGS (sizeof pairings / sizeof pairings[0])
 
