@@ -23,10 +23,29 @@
  * one sleeper. The lock is unfair by design: a running thread may take it
  * before the woken one runs, which keeps contended throughput high.
  *
- * Spin budget: per-mutex estimate (_spin, relaxed) of how many iterations
- * a successful spin needed, kept as a moving average as glibc's adaptive
- * mutex does, bounded by WEFT__SPIN_MAX.
+ * Spin policy (weft__mutex_spin; the numbers behind it are in docs/perf.md).
+ * On the 2-CPU machine it was tuned on, a pause instruction takes ~26 ns,
+ * sched_yield() ~0.55 us when nothing else is runnable, a hand-over to a
+ * spinning thread 0.1-0.6 us round trip, and waking a parked thread on the
+ * other CPU 5 us (while that CPU still polls) to ~80 us (once it has gone
+ * idle) round trip. A waiter therefore does not park at once:
+ *  1. It probes the word after pauses whose count doubles (1, 2, 4, ...
+ *     32: 63 pauses, ~1.6 us in all). Probing rarely leaves the line in
+ *     the owner's cache, so an owner that unlocks and relocks runs at
+ *     uncontended speed between probes, instead of the line moving between
+ *     CPUs on every acquisition as it does under a tight spin.
+ *  2. It then yields the CPU before each further probe, up to
+ *     WEFT__SPIN_ROUNDS probes in all (~7 us when nothing else runs). With
+ *     more threads than CPUs the owner may be preempted: yielding lets it,
+ *     or another runnable thread, use the CPU rather than burning a slice.
+ *  3. Only then does it park, having spent about one fast wake-up's cost,
+ *     and a tenth of a slow one's.
+ * The budget is fixed rather than adaptive (glibc's adaptive mutex keeps a
+ * per-lock estimate): under contention such an estimate climbs to its cap
+ * anyway, and the whole budget is small next to one wake-up, so adapting
+ * would save little. The _spin field is left unused.
  */
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,8 +57,10 @@
 #include "weft/sync.h"
 
 #define WEFT__WAITERS 0x80000000u
-#define WEFT__SPIN_MAX 200u
-#define WEFT__SPIN_MIN 16u
+/* Probes before parking. Round r < WEFT__SPIN_SHIFT_MAX pauses 2^r times
+ * before its probe; the later rounds yield the CPU instead. */
+#define WEFT__SPIN_ROUNDS 16u
+#define WEFT__SPIN_SHIFT_MAX 6u
 
 /* _word and _spin, adjacent: the fields changed with atomics, which
  * Helgrind must not race-check (it does not understand atomics). */
@@ -96,28 +117,36 @@ int weft_mutex_destroy(weft_mutex_t *m)
     return 0;
 }
 
-/* Spin while the lock is held, for at most the adaptive budget. Returns true
- * once the caller owns the lock. */
-static bool weft__mutex_spin(weft_mutex_t *m, uint32_t tid)
+/* One probe: take the lock if it is free. Loads first, so a probe of a held
+ * lock only shares the owner's cache line instead of taking it away. */
+static inline bool weft__mutex_probe(weft_mutex_t *m, uint32_t tid)
 {
-    uint32_t est = __atomic_load_n(&m->_spin, __ATOMIC_RELAXED);
-    uint32_t limit = est * 2 + WEFT__SPIN_MIN;
-    if (limit > WEFT__SPIN_MAX)
-        limit = WEFT__SPIN_MAX;
-    for (uint32_t i = 0; i < limit; i++) {
-        weft__cpu_relax();
-        uint32_t w = __atomic_load_n(&m->_word, __ATOMIC_RELAXED);
-        if (w != 0)
-            continue;
-        /* Acquire: pairs with the release CAS/exchange in weft_mutex_unlock(). */
-        if (__atomic_compare_exchange_n(&m->_word, &w, tid, false, __ATOMIC_ACQUIRE,
-                                        __ATOMIC_RELAXED)) {
-            /* Relaxed: _spin is only a tuning hint; a lost update is harmless. */
-            __atomic_store_n(&m->_spin, est + ((int32_t)(i - est) / 8), __ATOMIC_RELAXED);
-            return true;
+    uint32_t w = __atomic_load_n(&m->_word, __ATOMIC_RELAXED);
+    /* Acquire: pairs with the release CAS/exchange in weft_mutex_unlock(). */
+    return w == 0 && __atomic_compare_exchange_n(&m->_word, &w, tid, false, __ATOMIC_ACQUIRE,
+                                                 __ATOMIC_RELAXED);
+}
+
+/*
+ * Wait for the lock without sleeping, for the bounded budget described at
+ * the top of the file. Returns true once the caller owns the lock. A timed
+ * caller stops yielding when its deadline has passed (a yield can give the
+ * CPU away for a whole time slice), and then parks, which times out.
+ */
+static bool weft__mutex_spin(weft_mutex_t *m, uint32_t tid, const weft__deadline_t *d)
+{
+    for (uint32_t round = 0; round < WEFT__SPIN_ROUNDS; round++) {
+        if (round < WEFT__SPIN_SHIFT_MAX) {
+            for (uint32_t i = 0; i < (1u << round); i++)
+                weft__cpu_relax();
+        } else if (d != NULL && weft__deadline_passed(d)) {
+            return false;
+        } else {
+            (void)sched_yield();
         }
+        if (weft__mutex_probe(m, tid))
+            return true;
     }
-    __atomic_store_n(&m->_spin, est + ((int32_t)(limit - est) / 8), __ATOMIC_RELAXED);
     return false;
 }
 
@@ -192,7 +221,7 @@ static WEFT__COLD int weft__mutex_lock_slow(weft_mutex_t *m, uint32_t tid,
 {
     if (weft__owner_of(__atomic_load_n(&m->_word, __ATOMIC_RELAXED)) == tid)
         return -EDEADLK;
-    if (weft__mutex_spin(m, tid))
+    if (weft__mutex_spin(m, tid, d))
         return 0;
     if (d != NULL && !d->forever && weft__deadline_passed(d))
         return -ETIMEDOUT;
