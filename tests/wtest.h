@@ -14,6 +14,11 @@
 #define WEFT_TESTS_WTEST_H
 
 #include <setjmp.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,5 +44,51 @@
 
 /* Assert that an expression returns the given (negative errno) code. */
 #define assert_err(expr, code) assert_int_equal((expr), (code))
+
+/* How long any bounded wait in a test may take before it fails. */
+#define WTEST_BOUND_NS (5000ull * 1000 * 1000)
+
+/* Wait, at most WTEST_BOUND_NS, until *counter (an atomic int) reaches n. */
+static inline void wtest_wait_for_count(int *counter, int n)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (__atomic_load_n(counter, __ATOMIC_ACQUIRE) < n) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        assert_true((uint64_t)(t.tv_sec - t0.tv_sec) * 1000000000ull + (uint64_t)t.tv_nsec -
+                        (uint64_t)t0.tv_nsec < WTEST_BOUND_NS);
+        usleep(500);
+    }
+}
+
+/* Run fn in a child process and check that it aborts (SIGABRT) after
+ * printing `needle` on stderr: for misuse that weft refuses to survive. */
+static inline void wtest_expect_abort(void (*fn)(void), const char *needle)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(p[1], STDERR_FILENO);
+        close(p[0]);
+        fn();
+        _exit(0);
+    }
+    close(p[1]);
+    char buf[2048];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof buf - 1 && (n = read(p[0], buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    close(p[0]);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGABRT);
+    assert_non_null(strstr(buf, needle));
+}
 
 #endif /* WEFT_TESTS_WTEST_H */

@@ -47,44 +47,6 @@ static void wait_until(uint32_t (*get)(weft_rwlock_t *), weft_rwlock_t *rw, uint
     }
 }
 
-static void wait_for_count(int *counter, int n)
-{
-    uint64_t end = weft_now_ns() + BOUND_NS;
-    while (__atomic_load_n(counter, __ATOMIC_ACQUIRE) < n) {
-        assert_true(weft_now_ns() < end);
-        usleep(500);
-    }
-}
-
-/* Run fn in a child process and check that it aborts, printing `needle`. */
-static void expect_fatal(void (*fn)(void), const char *needle)
-{
-    int p[2];
-    assert_int_equal(pipe(p), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(p[1], STDERR_FILENO);
-        close(p[0]);
-        fn();
-        _exit(0);
-    }
-    close(p[1]);
-    char buf[2048];
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof buf - 1 && (n = read(p[0], buf + len, sizeof buf - 1 - len)) > 0)
-        len += (size_t)n;
-    buf[len] = '\0';
-    close(p[0]);
-    int st = 0;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFSIGNALED(st));
-    assert_int_equal(WTERMSIG(st), SIGABRT);
-    assert_non_null(strstr(buf, needle));
-}
-
 /* A bounded wait usable in helper threads (no cmocka asserts there). */
 static int wait_count_bounded(int *counter, int n)
 {
@@ -161,7 +123,7 @@ static int call_in_thread(weft_rwlock_t *rw, const char *op, int64_t timeout_ns)
     struct call c = {rw, op, timeout_ns, 0, NULL, NULL, &done, -1};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, call_main, &c), 0);
-    wait_for_count(&done, 1);
+    wtest_wait_for_count(&done, 1);
     pthread_join(t, NULL);
     return c.result;
 }
@@ -221,8 +183,8 @@ static void wrlock_null(void)
 static void test_void_null_aborts(void **state)
 {
     (void)state;
-    expect_fatal(rdlock_null, "NULL rwlock");
-    expect_fatal(wrlock_null, "NULL rwlock");
+    wtest_expect_abort(rdlock_null, "NULL rwlock");
+    wtest_expect_abort(wrlock_null, "NULL rwlock");
 }
 
 static void test_unlock_not_held(void **state)
@@ -310,9 +272,9 @@ static void wrlock_then_rdlock(void)
 static void test_relock_aborts(void **state)
 {
     (void)state;
-    expect_fatal(wrlock_twice, "'twice'");
-    expect_fatal(wrlock_twice, "already holds for writing");
-    expect_fatal(wrlock_then_rdlock, "'mixed'");
+    wtest_expect_abort(wrlock_twice, "'twice'");
+    wtest_expect_abort(wrlock_twice, "already holds for writing");
+    wtest_expect_abort(wrlock_then_rdlock, "'mixed'");
 }
 
 /* Start a thread running `c`; c->done is bumped when it has finished. */
@@ -345,12 +307,12 @@ static void test_writer_preference(void **state)
     assert_int_equal(__atomic_load_n(&inside, __ATOMIC_ACQUIRE), 0);
     assert_err(weft_rwlock_destroy(&rw), -EBUSY);
     assert_int_equal(weft_rwlock_unlock(&rw), 0);
-    wait_for_count(&inside, 1); /* the writer, not the reader */
+    wtest_wait_for_count(&inside, 1); /* the writer, not the reader */
     assert_int_equal(__atomic_load_n(&rdone, __ATOMIC_ACQUIRE), 0);
     assert_err(weft_rwlock_tryrdlock(&rw), -EBUSY);
     __atomic_store_n(&release, 1, __ATOMIC_RELEASE);
-    wait_for_count(&done, 1);
-    wait_for_count(&rdone, 1);
+    wtest_wait_for_count(&done, 1);
+    wtest_wait_for_count(&rdone, 1);
     pthread_join(tw, NULL);
     pthread_join(tr, NULL);
     assert_int_equal(w.result, 0);
@@ -376,7 +338,7 @@ static void test_timed_writer_releases_readers(void **state)
     };
     pthread_t tr[2] = {start(&r[0]), start(&r[1])};
     wait_until(waiting_readers, &rw, 2);
-    wait_for_count(&wdone, 1);
+    wtest_wait_for_count(&wdone, 1);
     assert_err(w.result, -ETIMEDOUT);
     assert_int_equal(waiting_writers(&rw), 0);
     /* Both readers get in while we still hold our read lock. */
@@ -386,7 +348,7 @@ static void test_timed_writer_releases_readers(void **state)
         usleep(200);
     }
     __atomic_store_n(&release, 1, __ATOMIC_RELEASE);
-    wait_for_count(&rdone, 2);
+    wtest_wait_for_count(&rdone, 2);
     assert_int_equal(weft_rwlock_unlock(&rw), 0);
     pthread_join(tw, NULL);
     pthread_join(tr[0], NULL);
@@ -414,8 +376,8 @@ static void test_unlock_wakes_all_readers(void **state)
     }
     wait_until(waiting_readers, &rw, N);
     assert_int_equal(weft_rwlock_unlock(&rw), 0);
-    wait_for_count(&inside, N); /* all N inside at once */
-    wait_for_count(&done, N);
+    wtest_wait_for_count(&inside, N); /* all N inside at once */
+    wtest_wait_for_count(&done, N);
     for (int i = 0; i < N; i++) {
         pthread_join(t[i], NULL);
         assert_int_equal(r[i].result, 0);
@@ -439,7 +401,7 @@ static void test_last_reader_wakes_writer(void **state)
     usleep(5000);
     assert_int_equal(__atomic_load_n(&inside, __ATOMIC_ACQUIRE), 0);
     assert_int_equal(weft_rwlock_unlock(&rw), 0);
-    wait_for_count(&done, 1);
+    wtest_wait_for_count(&done, 1);
     pthread_join(tw, NULL);
     assert_int_equal(w.result, 0);
     assert_int_equal(inside, 1);
@@ -463,7 +425,7 @@ static void test_writers_take_turns(void **state)
     }
     wait_until(waiting_writers, &rw, N);
     assert_int_equal(weft_rwlock_unlock(&rw), 0);
-    wait_for_count(&done, N);
+    wtest_wait_for_count(&done, N);
     for (int i = 0; i < N; i++) {
         pthread_join(t[i], NULL);
         assert_int_equal(w[i].result, 0);

@@ -35,45 +35,6 @@ static void wait_for_waiters(weft_sem_t *s, uint32_t n)
     }
 }
 
-/* Wait, at most BOUND_NS, until *counter reaches n. */
-static void wait_for_count(int *counter, int n)
-{
-    uint64_t end = weft_now_ns() + BOUND_NS;
-    while (__atomic_load_n(counter, __ATOMIC_ACQUIRE) < n) {
-        assert_true(weft_now_ns() < end);
-        usleep(500);
-    }
-}
-
-/* Run fn in a child process and check that it aborts, printing `needle`. */
-static void expect_fatal(void (*fn)(void), const char *needle)
-{
-    int p[2];
-    assert_int_equal(pipe(p), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(p[1], STDERR_FILENO);
-        close(p[0]);
-        fn();
-        _exit(0);
-    }
-    close(p[1]);
-    char buf[2048];
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof buf - 1 && (n = read(p[0], buf + len, sizeof buf - 1 - len)) > 0)
-        len += (size_t)n;
-    buf[len] = '\0';
-    close(p[0]);
-    int st = 0;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFSIGNALED(st));
-    assert_int_equal(WTERMSIG(st), SIGABRT);
-    assert_non_null(strstr(buf, needle));
-}
-
 static void test_init_destroy(void **state)
 {
     (void)state;
@@ -207,7 +168,7 @@ static void test_acquire_blocks_until_release(void **state)
     wait_for_waiters(&s, 1);
     assert_int_equal(__atomic_load_n(&done, __ATOMIC_ACQUIRE), 0);
     assert_int_equal(weft_sem_release(&s), 0);
-    wait_for_count(&done, 1);
+    wtest_wait_for_count(&done, 1);
     pthread_join(t, NULL);
     assert_int_equal(w.result, 0);
     assert_int_equal(weft_sem_available(&s), 0);
@@ -227,7 +188,7 @@ static void test_destroy_busy_while_waiting(void **state)
     wait_for_waiters(&s, 1);
     assert_err(weft_sem_destroy(&s), -EBUSY);
     assert_int_equal(weft_sem_release(&s), 0);
-    wait_for_count(&done, 1);
+    wtest_wait_for_count(&done, 1);
     pthread_join(t, NULL);
     assert_int_equal(w.result, 0);
     assert_int_equal(weft_sem_destroy(&s), 0);
@@ -250,7 +211,7 @@ static void test_release_wakes_every_waiter(void **state)
     wait_for_waiters(&s, N);
     for (int i = 0; i < N; i++)
         assert_int_equal(weft_sem_release(&s), 0);
-    wait_for_count(&done, N);
+    wtest_wait_for_count(&done, N);
     for (int i = 0; i < N; i++) {
         pthread_join(t[i], NULL);
         assert_int_equal(w[i].result, 0);
@@ -283,7 +244,7 @@ static void test_timeout_keeps_wakeup(void **state)
             assert_int_equal(weft_sem_release(&s), 0); /* B's permit */
         else
             assert_err(a.result, -ETIMEDOUT);
-        wait_for_count(&done, 2);
+        wtest_wait_for_count(&done, 2);
         pthread_join(tb, NULL);
         assert_int_equal(b.result, 0);
         assert_int_equal(weft_sem_available(&s), 0);
@@ -299,7 +260,7 @@ static void acquire_null(void)
 static void test_acquire_null_aborts(void **state)
 {
     (void)state;
-    expect_fatal(acquire_null, "NULL semaphore");
+    wtest_expect_abort(acquire_null, "NULL semaphore");
 }
 
 static const struct CMUnitTest tests[] = {
