@@ -62,6 +62,18 @@ static inline double bench_median(double *v, size_t n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* The 1-minute load average, to judge how busy the machine was; -1 if unknown. */
+static inline double bench_loadavg(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f != NULL && fscanf(f, "%lf", &l) != 1)
+        l = -1;
+    if (f != NULL)
+        fclose(f);
+    return l;
+}
+
 /* The first "model name" line of /proc/cpuinfo, without the key, in buf. */
 static inline const char *bench_cpu_model(char *buf, size_t len)
 {

@@ -21,6 +21,7 @@
 #include <uv.h>
 #endif
 
+#include "bench.h"
 #include "weft.h"
 
 #define MAX_REPS 15
@@ -36,31 +37,6 @@ typedef struct cfg {
 static double now_s(void)
 {
     return (double)weft_now_ns() / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median of v[0..n) (sorts v). */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-/* The 1-minute load average, to judge how busy the machine was. */
-static double loadavg(void)
-{
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f != NULL && fscanf(f, "%lf", &l) != 1)
-        l = -1;
-    if (f != NULL)
-        fclose(f);
-    return l;
 }
 
 /* ---- the CPU-bound job ------------------------------------------------------ */
@@ -307,8 +283,8 @@ static void bench_scaling(const cfg_t *c)
         vu[r] = uv_job(ch, nch);
 #endif
     }
-    double serial = median(vs, c->reps), w1 = median(v1, c->reps);
-    double wn = median(vn, c->reps), un = median(vu, c->reps);
+    double serial = bench_median(vs, (size_t)(c->reps)), w1 = bench_median(v1, (size_t)(c->reps));
+    double wn = bench_median(vn, (size_t)(c->reps)), un = bench_median(vu, (size_t)(c->reps));
     printf("(c) CPU job, %d chunks   %10.3f s %10.3f s    speed-up over 1 thread: "
            "weft %.2fx, libuv %.2fx (serial loop %.3f s, weft 1 thread %.3f s)\n",
            nch, wn, un, w1 / wn, un > 0 ? w1 / un : 0, serial, w1);
@@ -323,7 +299,7 @@ int main(int argc, char **argv)
     setenv("UV_THREADPOOL_SIZE", nbuf, 1); /* before libuv's first uv_queue_work */
     printf("bench_pool: %u threads (both), %ld tasks, %ld round trips, median of %d; "
            "load average %.2f at start\n",
-           c.threads, c.tasks, c.trips, c.reps, loadavg());
+           c.threads, c.tasks, c.trips, c.reps, bench_loadavg());
 #ifndef WEFT_HAVE_LIBUV
     printf("libuv not found: its columns are 0\n");
 #endif
@@ -337,8 +313,8 @@ int main(int argc, char **argv)
         vur[r] = uv_roundtrip(&c);
 #endif
     }
-    double wt = median(vwt, c.reps), wr = median(vwr, c.reps);
-    double ut = median(vut, c.reps), ur = median(vur, c.reps);
+    double wt = bench_median(vwt, (size_t)(c.reps)), wr = bench_median(vwr, (size_t)(c.reps));
+    double ut = bench_median(vut, (size_t)(c.reps)), ur = bench_median(vur, (size_t)(c.reps));
     printf("(a) empty tasks, tasks/s   %12.0f %12.0f %7.2fx\n", wt, ut, ut > 0 ? wt / ut : 0);
     printf("(b) round trip, us         %12.2f %12.2f %7.2fx\n", wr, ur, wr > 0 ? ur / wr : 0);
     bench_scaling(&c);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "weft.h"
 
 #define MAX_REPS 15
@@ -39,31 +40,6 @@ static double crunch(long from, long to)
     for (long i = from; i < to; i++)
         s += sqrt((double)i) * 1.0000001;
     return s;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median of v[0..n) (sorts v). */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-/* The 1-minute load average, to judge how busy the machine was. */
-static double loadavg(void)
-{
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f != NULL && fscanf(f, "%lf", &l) != 1)
-        l = -1;
-    if (f != NULL)
-        fclose(f);
-    return l;
 }
 
 /* ---- the same work as a thread task and as a process task ----------------- */
@@ -250,7 +226,7 @@ int main(int argc, char **argv)
     int nch = (int)c.workers * 8;
     printf("bench_proc: %u workers (threads vs processes), %ld tasks, median of %d; "
            "load average %.2f at start\n",
-           c.workers, c.tasks, c.reps, loadavg());
+           c.workers, c.tasks, c.reps, bench_loadavg());
     double v[8][MAX_REPS];
     for (int r = 0; r < c.reps; r++) {
         v[0][r] = job_threads(&c, 1, nch);
@@ -266,10 +242,10 @@ int main(int argc, char **argv)
         weft_pool_destroy(tp);
         weft_proc_pool_destroy(pp);
     }
-    double t1 = median(v[0], c.reps), tn = median(v[1], c.reps);
-    double p1 = median(v[2], c.reps), pn = median(v[3], c.reps);
-    double tt = median(v[4], c.reps), pt = median(v[5], c.reps);
-    double tb = median(v[6], c.reps), pb = median(v[7], c.reps);
+    double t1 = bench_median(v[0], (size_t)(c.reps)), tn = bench_median(v[1], (size_t)(c.reps));
+    double p1 = bench_median(v[2], (size_t)(c.reps)), pn = bench_median(v[3], (size_t)(c.reps));
+    double tt = bench_median(v[4], (size_t)(c.reps)), pt = bench_median(v[5], (size_t)(c.reps));
+    double tb = bench_median(v[6], (size_t)(c.reps)), pb = bench_median(v[7], (size_t)(c.reps));
     printf("%-34s %12s %12s\n", "", "threads", "processes");
     printf("CPU job, %3d chunks, 1 worker (s)   %12.3f %12.3f\n", nch, t1, p1);
     printf("CPU job, %3d chunks, %u workers (s)  %12.3f %12.3f\n", nch, c.workers, tn, pn);
