@@ -286,17 +286,21 @@ static int weft__fair_take_or_mark(weft_fairlock_t *l, uint32_t tid, const weft_
 /*
  * Before taking a _qlock ticket: set QUEUED, so that the owner's unlock
  * goes through _qlock and serves the line instead of freeing the lock for
- * the fast path (a free lock becomes reserved). Best effort: a failed CAS
- * means the word changed, and weft__fair_take_or_mark() decides under
- * _qlock.
+ * the fast path; a free lock becomes reserved (QUEUED, no owner), which the
+ * fast path cannot take either. Retried until the bit is set: if a failed
+ * CAS (the owner's unlock won the race) left the word unmarked, the fast
+ * path could take the lock again and again while we wait for _qlock, and
+ * our place in line would mean nothing. weft__fair_take_or_mark() takes a
+ * reserved lock under _qlock.
  */
 static void weft__fair_premark(weft_fairlock_t *l)
 {
     uint32_t s = __atomic_load_n(&l->_state, __ATOMIC_RELAXED);
-    /* Relaxed: as in weft__fair_take_or_mark(). */
-    if (!(s & WEFT__QUEUED))
-        (void)__atomic_compare_exchange_n(&l->_state, &s, s | WEFT__QUEUED, false, __ATOMIC_RELAXED,
-                                          __ATOMIC_RELAXED);
+    /* Relaxed: as in weft__fair_take_or_mark(). A failed CAS reloads s. */
+    while (!(s & WEFT__QUEUED) &&
+           !__atomic_compare_exchange_n(&l->_state, &s, s | WEFT__QUEUED, false, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+        ;
 }
 
 /*
