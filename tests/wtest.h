@@ -13,7 +13,10 @@
 #ifndef WEFT_TESTS_WTEST_H
 #define WEFT_TESTS_WTEST_H
 
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -59,6 +62,48 @@ static inline void wtest_wait_for_count(int *counter, int n)
                         (uint64_t)t0.tv_nsec < WTEST_BOUND_NS);
         usleep(500);
     }
+}
+
+/* cmocka's assertions must not fail outside the test's own thread (they
+ * longjmp); helper threads check with this and abort instead. */
+#define wtest_thread_check(cond)                                                         \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
+            abort();                                                                     \
+        }                                                                                \
+    } while (0)
+
+/* Sleep ms milliseconds, resuming after signals. */
+static inline void wtest_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+/* Join t, failing the test if it has not ended within `seconds`. */
+static inline void wtest_join(pthread_t t, int seconds)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += seconds;
+    assert_int_equal(pthread_timedjoin_np(t, NULL, &ts), 0);
+}
+
+/* True when thread `tid` of this process is blocked (state 'S' in /proc). */
+static inline bool wtest_thread_blocked(uint32_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%u/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p != NULL && p[1] == ' ' && p[2] == 'S';
 }
 
 /* Run fn in a child process and check that it aborts (SIGABRT) after

@@ -13,30 +13,6 @@
 #define NTHREADS 4
 #define NCYCLES 500
 
-/* cmocka's assertions must not fail outside the test's own thread (they
- * longjmp); helper threads check with this and abort instead. */
-#define thread_check(cond)                                                                         \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static void join_or_fail(pthread_t t)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 20;
-    assert_int_equal(pthread_timedjoin_np(t, NULL, &ts), 0);
-}
-
 static void test_invalid_arguments(void **state)
 {
     (void)state;
@@ -84,12 +60,12 @@ static void *run_cycles(void *arg)
         atomic_fetch_add(&c->arrived[k], 1);
         c->data[k][a->index] = k + a->index;
         int r = weft_barrier_wait(&c->barrier);
-        thread_check(r == 0 || r == WEFT_BARRIER_SERIAL);
+        wtest_thread_check(r == 0 || r == WEFT_BARRIER_SERIAL);
         if (r == WEFT_BARRIER_SERIAL)
             atomic_fetch_add(&c->serial[k], 1);
-        thread_check(atomic_load(&c->arrived[k]) == NTHREADS);
+        wtest_thread_check(atomic_load(&c->arrived[k]) == NTHREADS);
         for (int i = 0; i < NTHREADS; i++)
-            thread_check(c->data[k][i] == k + i);
+            wtest_thread_check(c->data[k][i] == k + i);
     }
     return NULL;
 }
@@ -107,7 +83,7 @@ static void test_serial_once_per_cycle(void **state)
         assert_int_equal(pthread_create(&t[i], NULL, run_cycles, &a[i]), 0);
     }
     for (int i = 0; i < NTHREADS; i++)
-        join_or_fail(t[i]);
+        wtest_join(t[i], 20);
     for (int k = 0; k < NCYCLES; k++)
         assert_int_equal(atomic_load(&c.serial[k]), 1);
     assert_int_equal(weft_barrier_destroy(&c.barrier), 0);
@@ -141,12 +117,12 @@ static void test_destroy_busy_while_waiting(void **state)
     for (int i = 0; i < 5000 && busy == 0; i++) {
         busy = weft_barrier_destroy(&b) == -EBUSY;
         if (!busy)
-            sleep_ms(1);
+            wtest_sleep_ms(1);
     }
     assert_true(busy);
     assert_int_equal(atomic_load(&w.returned), 0);
     int mine = weft_barrier_wait(&b);
-    join_or_fail(t);
+    wtest_join(t, 20);
     /* Exactly one of the two is the serial thread. */
     assert_int_equal(mine + w.result, WEFT_BARRIER_SERIAL);
     assert_int_equal(weft_barrier_destroy(&b), 0);
@@ -170,7 +146,7 @@ static void test_destroy_after_last_cycle(void **state)
         memset(b, 0xff, sizeof *b);
         free(b);
         for (int i = 0; i < 2; i++)
-            join_or_fail(t[i]);
+            wtest_join(t[i], 20);
     }
 }
 

@@ -22,13 +22,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
 /* True once thread `tid` of this process is inside futex(2) on `addr`. */
 static int in_futex(uint32_t tid, const void *addr)
 {
@@ -57,7 +50,7 @@ static int all_in_futex(const uint32_t *tids, int n, const void *addr, long ms)
             return 1;
         if (weft_now_ns() >= end)
             return 0;
-        sleep_ms(1);
+        wtest_sleep_ms(1);
     }
 }
 
@@ -66,7 +59,7 @@ static int wait_count(int *v, int want, long ms)
 {
     uint64_t end = weft_now_ns() + (uint64_t)ms * MS;
     while (__atomic_load_n(v, __ATOMIC_ACQUIRE) < want && weft_now_ns() < end)
-        sleep_ms(1);
+        wtest_sleep_ms(1);
     return __atomic_load_n(v, __ATOMIC_ACQUIRE);
 }
 
@@ -124,7 +117,7 @@ static void *hold_and_wait(void *arg)
 {
     weft_mutex_t *m = arg;
     weft_mutex_lock(m);
-    sleep_ms(200);
+    wtest_sleep_ms(200);
     (void)weft_mutex_unlock(m);
     return NULL;
 }
@@ -144,7 +137,7 @@ static WEFT_NO_THREAD_SAFETY_ANALYSIS void test_wait_without_mutex(void **state)
     assert_int_equal(pthread_create(&t, NULL, hold_and_wait, &m), 0);
     while (weft_mutex_trylock(&m) == 0) {
         (void)weft_mutex_unlock(&m);
-        sleep_ms(1);
+        wtest_sleep_ms(1);
     }
     assert_err(weft_cond_wait(&c, &m), -EPERM);
     assert_err(weft_cond_timedwait(&c, &m, 0), -EPERM);
@@ -204,9 +197,9 @@ static void test_signal_without_waiters_is_forgotten(void **state)
 static void *grab_after(void *arg)
 {
     weft_mutex_t *m = arg;
-    sleep_ms(5);
+    wtest_sleep_ms(5);
     weft_mutex_lock(m);
-    sleep_ms(100);
+    wtest_sleep_ms(100);
     (void)weft_mutex_unlock(m);
     return NULL;
 }
@@ -277,7 +270,7 @@ static void start_waiters(struct room *r, struct waiter_arg *a, pthread_t *t)
     }
     for (int i = 0; i < NWAITERS; i++)
         while (__atomic_load_n(&r->tids[i], __ATOMIC_ACQUIRE) == 0)
-            sleep_ms(1);
+            wtest_sleep_ms(1);
     assert_true(all_in_futex(r->tids, NWAITERS, &r->c._seq, 10000));
     assert_int_equal(__atomic_load_n(&r->returned, __ATOMIC_ACQUIRE), 0);
 }
@@ -302,7 +295,7 @@ static void test_signal_wakes_one(void **state)
         assert_int_equal(weft_cond_signal(&r.c), 0);
         assert_int_equal(wait_count(&r.returned, k, 10000), k);
         /* Give a second (wrong) wake-up time to show itself. */
-        sleep_ms(30);
+        wtest_sleep_ms(30);
         assert_int_equal(__atomic_load_n(&r.returned, __ATOMIC_ACQUIRE), k);
     }
     join_waiters(&r, t);
@@ -406,7 +399,7 @@ struct flag_wait {
 static void *set_ready(void *arg)
 {
     struct flag_wait *f = arg;
-    sleep_ms(20);
+    wtest_sleep_ms(20);
     weft_mutex_lock(&f->m);
     f->ready = 1;
     (void)weft_mutex_unlock(&f->m);

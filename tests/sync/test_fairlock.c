@@ -23,38 +23,7 @@
 
 #define NWAITERS 5
 
-/* cmocka's assertions must not fail outside the test's own thread (they
- * longjmp); helper threads check with this and abort instead. */
-#define thread_check(cond)                                                                         \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
 /* ---- helpers --------------------------------------------------------------- */
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* True when thread `tid` of this process is blocked (state 'S' in /proc). */
-static bool thread_blocked(uint32_t tid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/self/task/%u/stat", tid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    return p != NULL && p[1] == ' ' && p[2] == 'S';
-}
 
 /* Wait (at most 5 s) until the thread that published its tid in *tidp is
  * blocked inside the lock call. */
@@ -62,25 +31,17 @@ static void wait_blocked(atomic_uint *tidp)
 {
     for (int i = 0; i < 5000; i++) {
         uint32_t tid = atomic_load(tidp);
-        if (tid != 0 && thread_blocked(tid)) {
-            sleep_ms(2);
-            if (thread_blocked(tid))
+        if (tid != 0 && wtest_thread_blocked(tid)) {
+            wtest_sleep_ms(2);
+            if (wtest_thread_blocked(tid))
                 return;
         }
-        sleep_ms(1);
+        wtest_sleep_ms(1);
     }
     fail_msg("thread never blocked in the lock");
 }
 
 /* Join with a deadline so a bug fails the test instead of hanging it. */
-static void join_or_fail(pthread_t t)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 10;
-    assert_int_equal(pthread_timedjoin_np(t, NULL, &ts), 0);
-}
-
 /* ---- argument checks ------------------------------------------------------- */
 
 static void test_invalid_arguments(void **state)
@@ -145,8 +106,8 @@ static void *hold_until_told(void *arg)
     weft_fairlock_lock(h->l);
     atomic_store(&h->stage, 1);
     while (atomic_load(&h->stage) != 2)
-        sleep_ms(1);
-    thread_check(weft_fairlock_unlock(h->l) == 0);
+        wtest_sleep_ms(1);
+    wtest_thread_check(weft_fairlock_unlock(h->l) == 0);
     return NULL;
 }
 
@@ -160,7 +121,7 @@ static void test_unlock_by_non_owner(void **state)
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, hold_until_told, &h), 0);
     while (atomic_load(&h.stage) != 1)
-        sleep_ms(1);
+        wtest_sleep_ms(1);
     assert_err(weft_fairlock_unlock(&l), -EPERM);
     assert_false(weft_fairlock_held(&l));
     assert_err(weft_fairlock_trylock(&l), -EBUSY);
@@ -168,7 +129,7 @@ static void test_unlock_by_non_owner(void **state)
     assert_err(weft_fairlock_timedlock(&l, 5000000), -ETIMEDOUT);
     assert_err(weft_fairlock_destroy(&l), -EBUSY);
     atomic_store(&h.stage, 2);
-    join_or_fail(t);
+    wtest_join(t, 10);
     assert_int_equal(weft_fairlock_destroy(&l), 0);
 }
 
@@ -228,7 +189,7 @@ static void *fifo_waiter(void *arg)
     atomic_store(&f->tid[a->index], weft_thread_id());
     weft_fairlock_lock(&f->lock);
     f->order[f->next++] = a->index;
-    thread_check(weft_fairlock_unlock(&f->lock) == 0);
+    wtest_thread_check(weft_fairlock_unlock(&f->lock) == 0);
     return NULL;
 }
 
@@ -250,7 +211,7 @@ static void test_fifo_order(void **state)
     assert_err(weft_fairlock_destroy(&f.lock), -EBUSY);
     assert_int_equal(weft_fairlock_unlock(&f.lock), 0);
     for (int i = 0; i < NWAITERS; i++)
-        join_or_fail(t[i]);
+        wtest_join(t[i], 10);
     weft_fairlock_lock(&f.lock);
     assert_int_equal(f.next, NWAITERS);
     for (int i = 0; i < NWAITERS; i++)
@@ -271,8 +232,8 @@ static void *sticky_waiter(void *arg)
     atomic_store(&s->tid, weft_thread_id());
     weft_fairlock_lock(&s->lock);
     while (!atomic_load(&s->release))
-        sleep_ms(1);
-    thread_check(weft_fairlock_unlock(&s->lock) == 0);
+        wtest_sleep_ms(1);
+    wtest_thread_check(weft_fairlock_unlock(&s->lock) == 0);
     return NULL;
 }
 
@@ -297,7 +258,7 @@ static void test_trylock_does_not_barge(void **state)
     assert_err(weft_fairlock_timedlock(&s.lock, 0), -ETIMEDOUT);
     assert_err(weft_fairlock_destroy(&s.lock), -EBUSY);
     atomic_store(&s.release, 1);
-    join_or_fail(t);
+    wtest_join(t, 10);
     assert_int_equal(weft_fairlock_trylock(&s.lock), 0);
     assert_int_equal(weft_fairlock_unlock(&s.lock), 0);
     assert_int_equal(weft_fairlock_destroy(&s.lock), 0);
@@ -318,7 +279,7 @@ static void *timed_waiter(void *arg)
     atomic_store(&w->tid, weft_thread_id());
     w->result = weft_fairlock_timedlock(w->l, w->timeout);
     if (w->result == 0)
-        thread_check(weft_fairlock_unlock(w->l) == 0);
+        wtest_thread_check(weft_fairlock_unlock(w->l) == 0);
     return NULL;
 }
 
@@ -337,10 +298,10 @@ static void test_timeout_leaves_queue(void **state)
     wait_blocked(&first.tid);
     assert_int_equal(pthread_create(&t2, NULL, timed_waiter, &second), 0);
     wait_blocked(&second.tid);
-    join_or_fail(t1);
+    wtest_join(t1, 10);
     assert_err(first.result, -ETIMEDOUT);
     assert_int_equal(weft_fairlock_unlock(&l), 0);
-    join_or_fail(t2);
+    wtest_join(t2, 10);
     assert_int_equal(second.result, 0);
     assert_int_equal(weft_fairlock_trylock(&l), 0);
     assert_int_equal(weft_fairlock_unlock(&l), 0);
@@ -359,7 +320,7 @@ static void test_timeout_last_waiter(void **state)
     weft_fairlock_lock(&l);
     uint64_t t0 = weft_now_ns();
     assert_int_equal(pthread_create(&t, NULL, timed_waiter, &w), 0);
-    join_or_fail(t);
+    wtest_join(t, 10);
     assert_err(w.result, -ETIMEDOUT);
     assert_true(weft_now_ns() - t0 >= 20 * 1000000ULL);
     assert_int_equal(weft_fairlock_unlock(&l), 0);
@@ -389,10 +350,10 @@ static void *count_up(void *arg)
             i--;
             continue;
         }
-        thread_check(r == 0);
-        thread_check(weft_fairlock_held(&c->lock));
+        wtest_thread_check(r == 0);
+        wtest_thread_check(weft_fairlock_held(&c->lock));
         c->value++;
-        thread_check(weft_fairlock_unlock(&c->lock) == 0);
+        wtest_thread_check(weft_fairlock_unlock(&c->lock) == 0);
     }
     return NULL;
 }
@@ -409,7 +370,7 @@ static void test_contended_mixed(void **state)
     for (int i = 0; i < 4; i++)
         assert_int_equal(pthread_create(&t[i], NULL, count_up, &c), 0);
     for (int i = 0; i < 4; i++)
-        join_or_fail(t[i]);
+        wtest_join(t[i], 10);
     assert_int_equal(c.value, 4 * 2000);
     assert_int_equal(weft_fairlock_destroy(&c.lock), 0);
 }

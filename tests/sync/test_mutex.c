@@ -31,19 +31,12 @@
 /* ---- helpers ------------------------------------------------------------ */
 
 /* Sleep for `ms` milliseconds (test pacing only, never an assertion). */
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
 /* Spin-sleep until *flag becomes non-zero or `ms` pass; returns the flag. */
 static int wait_flag(int *flag, long ms)
 {
     uint64_t end = weft_now_ns() + (uint64_t)ms * MS;
     while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE) && weft_now_ns() < end)
-        sleep_ms(1);
+        wtest_sleep_ms(1);
     return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
 }
 
@@ -230,7 +223,7 @@ static void test_timedlock_timeout(void **state)
 static void *release_later(void *arg)
 {
     struct holder *h = arg;
-    sleep_ms(30);
+    wtest_sleep_ms(30);
     __atomic_store_n(&h->release, 1, __ATOMIC_RELEASE);
     return NULL;
 }
@@ -434,7 +427,7 @@ static void test_lock_all_address_order(void **state)
     pthread_t t;
     holder_start(&h, low);
     assert_int_equal(pthread_create(&t, NULL, lock_all_main, &a), 0);
-    sleep_ms(50);
+    wtest_sleep_ms(50);
     assert_false(__atomic_load_n(&a.done, __ATOMIC_ACQUIRE));
     assert_int_equal(weft_mutex_trylock(high), 0); /* not taken yet */
     assert_int_equal(weft_mutex_unlock(high), 0);

@@ -10,52 +10,13 @@
 
 // ctest-timeout 30
 
-/* cmocka's assertions must not fail outside the test's own thread (they
- * longjmp); helper threads check with this and abort instead. */
-#define thread_check(cond)                                                                         \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static void join_or_fail(pthread_t t)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 10;
-    assert_int_equal(pthread_timedjoin_np(t, NULL, &ts), 0);
-}
-
-/* True when thread `tid` of this process is blocked (state 'S' in /proc). */
-static bool thread_blocked(uint32_t tid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/self/task/%u/stat", tid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    return p != NULL && p[1] == ' ' && p[2] == 'S';
-}
-
 static void wait_blocked(atomic_uint *tidp)
 {
     for (int i = 0; i < 5000; i++) {
         uint32_t tid = atomic_load(tidp);
-        if (tid != 0 && thread_blocked(tid))
+        if (tid != 0 && wtest_thread_blocked(tid))
             return;
-        sleep_ms(1);
+        wtest_sleep_ms(1);
     }
     fail_msg("thread never blocked in weft_once");
 }
@@ -163,7 +124,7 @@ static int slow_fail_first(void *arg)
     struct herd *h = arg;
     if (atomic_fetch_add(&h->calls, 1) == 0) {
         while (!atomic_load(&h->release_first))
-            sleep_ms(1);
+            wtest_sleep_ms(1);
         return -EAGAIN;
     }
     atomic_fetch_add(&h->successes, 1);
@@ -195,14 +156,14 @@ static void test_failure_with_waiters(void **state)
         a[i] = (struct herd_arg){&h, i};
     assert_int_equal(pthread_create(&t[0], NULL, herd_caller, &a[0]), 0);
     while (atomic_load(&h.calls) == 0)
-        sleep_ms(1);
+        wtest_sleep_ms(1);
     for (int i = 1; i < 3; i++) {
         assert_int_equal(pthread_create(&t[i], NULL, herd_caller, &a[i]), 0);
         wait_blocked(&h.tid[i - 1]);
     }
     atomic_store(&h.release_first, 1);
     for (int i = 0; i < 3; i++)
-        join_or_fail(t[i]);
+        wtest_join(t[i], 10);
     assert_err(h.result[0], -EAGAIN);
     assert_int_equal(h.result[1], 0);
     assert_int_equal(h.result[2], 0);
@@ -236,7 +197,7 @@ static void *read_table(void *arg)
 {
     struct table *t = arg;
     weft_barrier_wait(&t->start);
-    thread_check(weft_once(&t->once, fill_table, t) == 0);
+    wtest_thread_check(weft_once(&t->once, fill_table, t) == 0);
     for (int i = 0; i < 64; i++)
         if (t->values[i] != i * i + 1)
             atomic_fetch_add(&t->bad, 1);
@@ -257,7 +218,7 @@ static void test_writes_visible(void **state)
         for (int i = 0; i < NREADERS; i++)
             assert_int_equal(pthread_create(&th[i], NULL, read_table, &t), 0);
         for (int i = 0; i < NREADERS; i++)
-            join_or_fail(th[i]);
+            wtest_join(th[i], 10);
         assert_int_equal(atomic_load(&t.calls), 1);
         assert_int_equal(atomic_load(&t.bad), 0);
         assert_int_equal(weft_barrier_destroy(&t.start), 0);
