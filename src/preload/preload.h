@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "check/check_internal.h"
 #include "internal/instrument.h"
 
 /* The interposed functions are the only symbols the library exports. */
@@ -106,6 +107,40 @@ static inline void weft__pl_progress(void)
         weft__pl_try_lock = NULL;
         weft__pl_try_fails = 0;
     }
+}
+
+/* An acquisition that succeeded without waiting: the check layer's fast
+ * path inline (no call, errno untouched), the full hook when this context
+ * is new to the thread. */
+void weft__pl_acquired_slow(void *addr, int kind, unsigned flags, void *site);
+
+static inline __attribute__((always_inline)) void weft__pl_acquired(void *addr, int kind,
+                                                                  unsigned flags, void *site)
+{
+    weft__ckthread_t *t = weft__ck_tls;
+    if (__builtin_expect(t != NULL && !t->busy && weft__ck_acquired_fast(t, addr, flags, site),
+                         1))
+        weft__pl_progress();
+    else
+        weft__pl_acquired_slow(addr, kind, flags, site);
+}
+
+/*
+ * Before the real unlock. When the lock is on top of the held stack (the
+ * usual LIFO order) this returns the thread's state, and the caller pops
+ * it with weft__ck_pop_top() after the real unlock, so the bookkeeping does
+ * not lengthen the critical section (meanwhile another thread may see this
+ * one as the owner: owner lookups are snapshots, confirmed over two
+ * slices). Otherwise the full hook runs now (out-of-order release,
+ * ownership errors) and this returns NULL.
+ */
+static inline weft__ckthread_t *weft__pl_releasing(void *addr, int kind, void *site)
+{
+    weft__ckthread_t *t = weft__ck_tls;
+    if (__builtin_expect(t != NULL && !t->busy && weft__ck_on_top(t, addr), 1))
+        return t;
+    weft__pl_unlocking(addr, kind, site);
+    return NULL;
 }
 
 #endif

@@ -20,6 +20,29 @@ static bool weft__pm_acquired(int r)
 }
 
 /*
+ * The first attempt. For a default mutex (__kind 0: PTHREAD_MUTEX_NORMAL's
+ * timed variant, process-private, not robust, no elision) it is glibc's own
+ * trylock step for that type, inline: compare-and-swap the lock word from 0
+ * to 1, then record the owner and count the user, exactly the state the
+ * real unlock undoes. Every other type, and every later attempt, goes to
+ * the real function.
+ */
+static inline int weft__pm_trylock(pthread_mutex_t *m)
+{
+    if (m->__data.__kind != 0)
+        return weft__real_pthread_mutex_trylock(m);
+    int unlocked = 0;
+    /* Acquire: pairs with the release exchange of the lock word in glibc's
+     * unlock (and with our own unlock's, which is glibc's). */
+    if (!__atomic_compare_exchange_n(&m->__data.__lock, &unlocked, 1, false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return EBUSY;
+    m->__data.__owner = (int)weft__tid();
+    m->__data.__nusers++;
+    return 0;
+}
+
+/*
  * Wait for a mutex the first attempt did not get, in slices of the real
  * clocklock, asking the check layer after each whether this wait is part
  * of a deadlock. `until` (CLOCK_MONOTONIC) is the caller's deadline or NULL.
@@ -55,15 +78,12 @@ static bool weft__pm_self_deadlock(pthread_mutex_t *m, const weft__ck_lock_t *cl
     return true;
 }
 
-static int weft__pm_lock_until(pthread_mutex_t *m, const struct timespec *until, void *site)
+/* The first attempt (a real trylock) returned r and did not get the lock:
+ * report a self-deadlock, or wait in slices. */
+static WEFT__COLD int weft__pm_lock_wait(pthread_mutex_t *m, int r, const struct timespec *until,
+                                        void *site)
 {
     weft__ck_lock_t cl = weft__pm_lock(m);
-    int r = weft__real_pthread_mutex_trylock(m);
-    if (weft__likely(weft__pm_acquired(r))) {
-        weft__check_acquired(&cl, 0, site); /* preserves errno */
-        weft__pl_progress();
-        return r;
-    }
     if (r != EBUSY)
         return r;
     if (weft__pm_self_deadlock(m, &cl, site))
@@ -74,6 +94,19 @@ static int weft__pm_lock_until(pthread_mutex_t *m, const struct timespec *until,
     if (weft__pm_acquired(r))
         weft__pl_progress();
     return r;
+}
+
+/* Try first: an acquisition that does not wait takes the inline fast
+ * path; only one that must wait goes through the sliced wait. */
+static inline __attribute__((always_inline)) int
+weft__pm_lock_until(pthread_mutex_t *m, const struct timespec *until, void *site)
+{
+    int r = weft__pm_trylock(m);
+    if (weft__likely(weft__pm_acquired(r))) {
+        weft__pl_acquired(m, WEFT__LK_PMUTEX, 0, site);
+        return r;
+    }
+    return weft__pm_lock_wait(m, r, until, site);
 }
 
 WEFT_PRELOAD_API int pthread_mutex_lock(pthread_mutex_t *m)
@@ -111,8 +144,8 @@ WEFT_PRELOAD_API int pthread_mutex_trylock(pthread_mutex_t *m)
     if (!weft__pl_watch())
         return r;
     void *site = __builtin_return_address(0);
-    weft__ck_lock_t cl = weft__pm_lock(m);
-    WEFT__PL_CALL(weft__check_acquire_post(&cl, WEFT__CK_TRY, weft__pm_acquired(r), site));
+    if (weft__pm_acquired(r))
+        weft__pl_acquired(m, WEFT__LK_PMUTEX, WEFT__CK_TRY, site);
     WEFT__PL_CALL(weft__pl_try_result(m, weft__pm_acquired(r), site));
     return r;
 }
@@ -120,9 +153,13 @@ WEFT_PRELOAD_API int pthread_mutex_trylock(pthread_mutex_t *m)
 WEFT_PRELOAD_API int pthread_mutex_unlock(pthread_mutex_t *m)
 {
     weft__pl_init();
-    if (weft__pl_watch())
-        weft__pl_unlocking(m, WEFT__LK_PMUTEX, __builtin_return_address(0));
-    return weft__real_pthread_mutex_unlock(m);
+    if (!weft__pl_watch())
+        return weft__real_pthread_mutex_unlock(m);
+    weft__ckthread_t *t = weft__pl_releasing(m, WEFT__LK_PMUTEX, __builtin_return_address(0));
+    int r = weft__real_pthread_mutex_unlock(m);
+    if (t != NULL)
+        weft__ck_pop_top(t);
+    return r;
 }
 
 WEFT_PRELOAD_API int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a)
