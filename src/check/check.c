@@ -316,18 +316,52 @@ void weft__ck_count_acquisition(weft__cknode_t *n, unsigned flags)
                          __ATOMIC_RELAXED);
 }
 
+/* Remember that acquiring l in t's current held context (signature sig)
+ * records nothing new: its edges are in the graph, its node is n. `epoch`
+ * was read before the node was looked up. */
+static void weft__ck_ctx_insert(weft__ckthread_t *t, uint64_t sig, const weft__ck_lock_t *l,
+                                unsigned flags, weft__cknode_t *n, uint32_t epoch)
+{
+    uint64_t key = weft__ck_ctx_key(sig, l->addr, flags);
+    weft__ckcset_t *set = weft__ck_ctx_set(t, key);
+    set->way[1] = set->way[0];
+    set->way[0] = (weft__ckctx_t){.key = key,
+                                  .n = n,
+                                  .sig = weft__ck_sig_push(sig, n, flags),
+                                  .gen = __atomic_load_n(&n->gen, __ATOMIC_RELAXED),
+                                  .epoch = epoch};
+}
+
+/* The node of l, with the order edges of acquiring it now recorded: from
+ * the context cache when this context was seen before, else looked up and
+ * recorded, and the context remembered. */
+static weft__cknode_t *weft__ck_enter(weft__ckthread_t *t, const weft__ck_lock_t *l,
+                                      unsigned flags, void *site)
+{
+    const weft__ckctx_t *e = weft__ck_ctx_find(t, l->addr, flags);
+    if (e != NULL)
+        return e->n;
+    /* Acquire: pairs with the release in weft__ck_epoch_bump(). */
+    uint32_t epoch = __atomic_load_n(&weft__ck_hot.epoch, __ATOMIC_ACQUIRE);
+    weft__cknode_t *n = weft__ck_node(t, l, site);
+    if (n == NULL)
+        return NULL;
+    if (!(flags & WEFT__CK_TRY) && t->nheld > 0)
+        weft__ck_add_edges(t, n, flags, site);
+    weft__ck_ctx_insert(t, t->sig, l, flags, n, epoch);
+    return n;
+}
+
 void weft__check_acquire_pre(const weft__ck_lock_t *l, unsigned flags, void *site)
 {
     weft__ckthread_t *t = weft__ck_self();
     if (t == NULL || t->busy)
         return;
     t->busy = true;
-    weft__cknode_t *n = weft__ck_node(t, l, site);
+    weft__cknode_t *n = weft__ck_enter(t, l, flags, site);
     t->pending = n;
     t->pending_addr = l->addr;
     if (n != NULL && !(flags & WEFT__CK_TRY)) {
-        if (t->nheld > 0)
-            weft__ck_add_edges(t, n, flags, site);
         t->waiting_gen = n->gen;
         t->deadlock_seen = 0;
         /* Release: pairs with the acquire loads in the wait-for walk
@@ -337,27 +371,14 @@ void weft__check_acquire_pre(const weft__ck_lock_t *l, unsigned flags, void *sit
     t->busy = false;
 }
 
-/* The acquisition when this context is not in the cache: look the node
- * up, record the edges, push, and remember the context. The epoch is read
- * first, so an entry made while a lock's life ends is already stale. */
+/* The acquisition when this context is not in the cache. */
 static WEFT__COLD void weft__check_acquired_slow(weft__ckthread_t *t, const weft__ck_lock_t *l,
                                                 unsigned flags, void *site)
 {
-    /* Acquire: pairs with the release in weft__ck_epoch_bump(). */
-    uint32_t epoch = __atomic_load_n(&weft__ck_hot.epoch, __ATOMIC_ACQUIRE);
-    uint64_t sig = weft__ck_sig_top(t);
     t->busy = true;
-    weft__cknode_t *n = weft__ck_node(t, l, site);
+    weft__cknode_t *n = weft__ck_enter(t, l, flags, site);
     if (n != NULL) {
-        if (!(flags & WEFT__CK_TRY) && t->nheld > 0)
-            weft__ck_add_edges(t, n, flags, site);
-        uint32_t gen = __atomic_load_n(&n->gen, __ATOMIC_RELAXED);
-        uint64_t next = weft__ck_sig_push(sig, n, flags);
-        weft__ck_push_at(t, t->nheld, n, gen, flags, site, l->addr, next);
-        uint64_t key = weft__ck_ctx_key(sig, l->addr, flags);
-        weft__ckcset_t *set = weft__ck_ctx_set(t, key);
-        set->way[1] = set->way[0];
-        set->way[0] = (weft__ckctx_t){.key = key, .n = n, .sig = next, .gen = gen, .epoch = epoch};
+        weft__ck_push(t, n, flags, site);
         weft__ck_count_acquisition(n, flags);
     }
     t->busy = false;

@@ -218,20 +218,28 @@ void weft__ck_count_acquisition(weft__cknode_t *n, unsigned flags);
  * lock is then pushed and nothing else is done. Reads this thread's state
  * and weft__ck_hot only; never calls into libc (errno is preserved).
  */
-static inline bool weft__ck_acquired_fast(weft__ckthread_t *t, const void *addr, unsigned flags,
-                                          void *site)
+static inline const weft__ckctx_t *weft__ck_ctx_find(weft__ckthread_t *t, const void *addr,
+                                                     unsigned flags)
 {
-    unsigned k = t->nheld;
     uint64_t key = weft__ck_ctx_key(t->sig, addr, flags);
-    weft__ckcset_t *set = weft__ck_ctx_set(t, key);
+    const weft__ckcset_t *set = weft__ck_ctx_set(t, key);
     const weft__ckctx_t *e = set->way[0].key == key   ? &set->way[0]
                              : set->way[1].key == key ? &set->way[1]
                                                       : NULL;
     /* Acquire: pairs with the release increment in weft__ck_epoch_bump(), so
      * an unchanged epoch means no node this entry names has ended its life. */
     if (e == NULL || e->epoch != __atomic_load_n(&weft__ck_hot.epoch, __ATOMIC_ACQUIRE))
+        return NULL;
+    return e;
+}
+
+static inline bool weft__ck_acquired_fast(weft__ckthread_t *t, const void *addr, unsigned flags,
+                                          void *site)
+{
+    const weft__ckctx_t *e = weft__ck_ctx_find(t, addr, flags);
+    if (e == NULL)
         return false;
-    weft__ck_push_at(t, k, e->n, e->gen, flags, site, addr, e->sig);
+    weft__ck_push_at(t, t->nheld, e->n, e->gen, flags, site, addr, e->sig);
     if (__builtin_expect(__atomic_load_n(&weft__ck_hot.long_waiters, __ATOMIC_RELAXED) != 0, 0))
         weft__ck_count_acquisition(e->n, flags);
     return true;

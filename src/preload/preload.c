@@ -109,16 +109,11 @@ __attribute__((constructor)) static void weft__pl_setup(void)
 
 /* ---- deadlines for the sliced waits ---------------------------------------- */
 
-struct timespec weft__pl_after(uint64_t ns)
+/* The CLOCK_MONOTONIC time `ns` after the monotonic time `base_ns`. */
+struct timespec weft__pl_after(uint64_t base_ns, uint64_t ns)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ns / 1000000000u);
-    ts.tv_nsec += (long)(ns % 1000000000u);
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    uint64_t t = base_ns + ns;
+    struct timespec ts = {(time_t)(t / 1000000000u), (long)(t % 1000000000u)};
     return ts;
 }
 

@@ -91,7 +91,7 @@ static inline bool weft__pl_watch(void)
 {
     return weft__pl_depth == 0 && (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
 }
-struct timespec weft__pl_after(uint64_t ns);
+struct timespec weft__pl_after(uint64_t base_ns, uint64_t ns);
 struct timespec weft__pl_to_mono(clockid_t clk, const struct timespec *abs);
 /* A well-formed absolute deadline (NULL and bad ones go to the real call). */
 bool weft__pl_valid_abs(const struct timespec *abs);

@@ -50,15 +50,16 @@ static inline int weft__pm_trylock(pthread_mutex_t *m)
 static int weft__pm_wait(pthread_mutex_t *m, const weft__ck_lock_t *cl,
                          const struct timespec *until)
 {
-    uint64_t start = weft__now_ns();
+    uint64_t start = weft__now_ns(), now = start;
     for (;;) {
-        struct timespec slice = weft__pl_after(WEFT__CHECK_SLICE_NS);
+        struct timespec slice = weft__pl_after(now, WEFT__CHECK_SLICE_NS);
         bool last = until != NULL && !weft__pl_before(&slice, until);
         int r = weft__real_pthread_mutex_clocklock(m, CLOCK_MONOTONIC, last ? until : &slice);
         if (r != ETIMEDOUT || last)
             return r;
         int d = 0;
-        WEFT__PL_CALL(d = weft__check_blocked(cl, 0, weft__now_ns() - start));
+        now = weft__now_ns();
+        WEFT__PL_CALL(d = weft__check_blocked(cl, 0, now - start));
         if (d == -EDEADLK)
             weft__check_stop_hang();
     }

@@ -32,15 +32,16 @@ static WEFT__COLD int weft__prw_wait(pthread_rwlock_t *rw, bool read, int r,
     if (r != EBUSY)
         return r;
     WEFT__PL_CALL(weft__check_acquire_pre(&cl, f, site));
-    uint64_t start = weft__now_ns();
+    uint64_t start = weft__now_ns(), now = start;
     while (r == EBUSY || r == ETIMEDOUT) {
-        struct timespec slice = weft__pl_after(WEFT__CHECK_SLICE_NS);
+        struct timespec slice = weft__pl_after(now, WEFT__CHECK_SLICE_NS);
         bool last = until != NULL && !weft__pl_before(&slice, until);
         r = clock_fn(rw, CLOCK_MONOTONIC, last ? until : &slice);
         if (r != ETIMEDOUT || last)
             break;
         int d = 0;
-        WEFT__PL_CALL(d = weft__check_blocked(&cl, f, weft__now_ns() - start));
+        now = weft__now_ns();
+        WEFT__PL_CALL(d = weft__check_blocked(&cl, f, now - start));
         if (d == -EDEADLK)
             weft__check_stop_hang();
     }
@@ -186,15 +187,16 @@ static weft__ck_lock_t weft__ps_lock(sem_t *s)
 static int weft__ps_wait(sem_t *s, const struct timespec *until, void *site)
 {
     weft__ck_lock_t cl = weft__ps_lock(s);
-    uint64_t start = weft__now_ns();
+    uint64_t start = weft__now_ns(), now = start;
     bool told = false;
     for (;;) {
-        struct timespec slice = weft__pl_after(WEFT__CHECK_SLICE_NS);
+        struct timespec slice = weft__pl_after(now, WEFT__CHECK_SLICE_NS);
         bool last = until != NULL && !weft__pl_before(&slice, until);
         int r = weft__real_sem_clockwait(s, CLOCK_MONOTONIC, last ? until : &slice);
         if (r == 0 || errno != ETIMEDOUT || last)
             return r;
-        uint64_t waited = weft__now_ns() - start;
+        now = weft__now_ns();
+        uint64_t waited = now - start;
         if (!told && waited >= weft__check_sem_wait_ns()) {
             told = true;
             WEFT__PL_CALL(weft__check_sem_waiting(&cl, waited, site));
