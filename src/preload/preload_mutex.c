@@ -102,9 +102,21 @@ static WEFT__COLD int weft__pm_lock_wait(pthread_mutex_t *m, int r, const struct
 static inline __attribute__((always_inline)) int
 weft__pm_lock_until(pthread_mutex_t *m, const struct timespec *until, void *site)
 {
+    /* The context lookup comes before the attempt, so that only the push
+     * is inside the critical section. The entry is copied: it is this
+     * thread's, but a signal handler that locks could replace it. */
+    weft__ckthread_t *t = weft__ck_tls;
+    const weft__ckctx_t *e =
+        weft__likely(t != NULL && !t->busy) ? weft__ck_ctx_find(t, m, 0) : NULL;
+    weft__ckctx_t ec;
+    if (e != NULL)
+        ec = *e;
     int r = weft__pm_trylock(m);
     if (weft__likely(weft__pm_acquired(r))) {
-        weft__pl_acquired(m, WEFT__LK_PMUTEX, 0, site);
+        if (weft__likely(e != NULL))
+            weft__pl_acquired_as(t, &ec, m, 0, site);
+        else
+            weft__pl_acquired_slow(m, WEFT__LK_PMUTEX, 0, site);
         return r;
     }
     return weft__pm_lock_wait(m, r, until, site);
