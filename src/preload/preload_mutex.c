@@ -122,12 +122,65 @@ weft__pm_lock_until(pthread_mutex_t *m, const struct timespec *until, void *site
     return weft__pm_lock_wait(m, r, until, site);
 }
 
-WEFT_PRELOAD_API int pthread_mutex_lock(pthread_mutex_t *m)
+/* Every lock the leaf below does not finish. */
+static __attribute__((noinline)) int weft__pm_lock_full(pthread_mutex_t *m, void *site)
 {
     weft__pl_init();
     if (!weft__pl_watch())
         return weft__real_pthread_mutex_lock(m);
-    return weft__pm_lock_until(m, NULL, __builtin_return_address(0));
+    return weft__pm_lock_until(m, NULL, site);
+}
+
+/* Counting for a starvation report, or ending a trylock streak, after the
+ * leaf took a lock. */
+static __attribute__((noinline)) int weft__pm_locked_extra(weft__cknode_t *n)
+{
+    weft__ck_count_acquisition(n, 0);
+    weft__pl_progress();
+    return 0;
+}
+
+/* Checking is on and this thread is not inside the check layer. */
+static inline bool weft__pl_quiet(const weft__ckthread_t *t)
+{
+    return !t->busy && weft__pl_depth == 0 &&
+           (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
+}
+
+/*
+ * The common case as a leaf function: a default mutex (see
+ * weft__pm_trylock), free, taken in a held-lock context this thread has
+ * seen before. Everything it needs is checked first; anything else goes to
+ * the full path, which checks again.
+ */
+WEFT_PRELOAD_API int pthread_mutex_lock(pthread_mutex_t *m)
+{
+    void *site = __builtin_return_address(0);
+    weft__ckthread_t *t = weft__ck_tls;
+    uint32_t tid = weft__tls_tid;
+    if (weft__likely(t != NULL && tid != 0 && weft__pl_quiet(t) && m->__data.__kind == 0)) {
+        const weft__ckctx_t *e = weft__ck_ctx_find(t, m, 0);
+        if (weft__likely(e != NULL)) {
+            weft__cknode_t *n = e->n;
+            uint32_t gen = e->gen;
+            uint64_t sig = e->sig;
+            int unlocked = 0;
+            /* Acquire: pairs with the release exchange of the lock word in
+             * the unlock (glibc's, or the leaf's below). */
+            if (weft__likely(__atomic_compare_exchange_n(&m->__data.__lock, &unlocked, 1, false,
+                                                         __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))) {
+                m->__data.__owner = (int)tid;
+                m->__data.__nusers++;
+                weft__ck_push_at(t, t->nheld, n, gen, 0, site, m, sig);
+                if (weft__unlikely(
+                        __atomic_load_n(&weft__ck_hot.long_waiters, __ATOMIC_RELAXED) != 0 ||
+                        weft__pl_try_fails != 0))
+                    return weft__pm_locked_extra(n);
+                return 0;
+            }
+        }
+    }
+    return weft__pm_lock_full(m, site);
 }
 
 WEFT_PRELOAD_API int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk,
@@ -163,16 +216,51 @@ WEFT_PRELOAD_API int pthread_mutex_trylock(pthread_mutex_t *m)
     return r;
 }
 
-WEFT_PRELOAD_API int pthread_mutex_unlock(pthread_mutex_t *m)
+/* Every unlock the leaf below does not finish. */
+static __attribute__((noinline)) int weft__pm_unlock_full(pthread_mutex_t *m, void *site)
 {
     weft__pl_init();
     if (!weft__pl_watch())
         return weft__real_pthread_mutex_unlock(m);
-    weft__ckthread_t *t = weft__pl_releasing(m, WEFT__LK_PMUTEX, __builtin_return_address(0));
+    weft__ckthread_t *t = weft__pl_releasing(m, WEFT__LK_PMUTEX, site);
     int r = weft__real_pthread_mutex_unlock(m);
     if (t != NULL)
         weft__ck_pop_top(t);
     return r;
+}
+
+/* Waking a waiter, as glibc's unlock does when the lock word said so. */
+static __attribute__((noinline)) int weft__pm_wake(pthread_mutex_t *m)
+{
+    int saved_errno = errno;
+    (void)weft__futex_wake((uint32_t *)&m->__data.__lock, 1);
+    errno = saved_errno;
+    return 0;
+}
+
+/*
+ * The common release as a leaf: a default mutex on top of this thread's
+ * held stack. glibc's own unlock steps for that type, inline: clear the
+ * owner, count the user out, exchange the lock word with 0 and, if it said
+ * that someone waits (2), wake one waiter, process-private. Anything else
+ * goes to the full path (real unlock, ownership checks).
+ */
+WEFT_PRELOAD_API int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+    weft__ckthread_t *t = weft__ck_tls;
+    if (weft__likely(t != NULL && weft__pl_quiet(t) && m->__data.__kind == 0 &&
+                     weft__ck_on_top(t, m))) {
+        m->__data.__owner = 0;
+        m->__data.__nusers--;
+        /* Release: pairs with the acquire compare-and-swap of the next
+         * locker (glibc's or the leaf's). */
+        int old = __atomic_exchange_n(&m->__data.__lock, 0, __ATOMIC_RELEASE);
+        weft__ck_pop_top(t);
+        if (weft__unlikely(old > 1))
+            return weft__pm_wake(m);
+        return 0;
+    }
+    return weft__pm_unlock_full(m, __builtin_return_address(0));
 }
 
 WEFT_PRELOAD_API int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a)
