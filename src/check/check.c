@@ -322,14 +322,13 @@ void weft__ck_count_acquisition(weft__cknode_t *n, unsigned flags)
 static void weft__ck_ctx_insert(weft__ckthread_t *t, uint64_t sig, const weft__ck_lock_t *l,
                                 unsigned flags, weft__cknode_t *n, uint32_t epoch)
 {
-    uint64_t key = weft__ck_ctx_key(sig, l->addr, flags);
+    uint64_t key = weft__ck_ctx_key(sig, l->addr, flags, epoch);
     weft__ckcset_t *set = weft__ck_ctx_set(t, key);
     set->way[1] = set->way[0];
     set->way[0] = (weft__ckctx_t){.key = key,
                                   .n = n,
                                   .sig = weft__ck_sig_push(sig, n, flags),
-                                  .gen = __atomic_load_n(&n->gen, __ATOMIC_RELAXED),
-                                  .epoch = epoch};
+                                  .gen = __atomic_load_n(&n->gen, __ATOMIC_RELAXED)};
 }
 
 /* The node of l, with the order edges of acquiring it now recorded: from

@@ -97,15 +97,15 @@ typedef struct weft__ckheld {
     uint64_t sig_below; /* signature of the stack beneath this entry */
 } weft__ckheld_t;
 
-/* A context-cache entry: in the held-stack context `key` was computed from,
- * acquiring lock n (life gen) records nothing new. Valid while the global
- * epoch equals `epoch`. */
+/* A context-cache entry: in the held-stack context and the global epoch
+ * `key` was computed from, acquiring lock n (life gen) records nothing new.
+ * With the epoch in the key, an entry made before a bump never matches. */
 typedef struct weft__ckctx {
     uint64_t key; /* 0: empty */
     weft__cknode_t *n;
     uint64_t sig; /* the held signature after pushing n */
     uint32_t gen;
-    uint32_t epoch;
+    uint32_t unused;
 } weft__ckctx_t;
 
 typedef struct weft__ckcset {
@@ -124,6 +124,7 @@ typedef struct weft__ckthread {
     weft__ckcset_t *ctx;                /* the context cache; freed at thread exit */
     uint32_t tid;
     bool busy;                          /* inside the check layer: hooks pass */
+    bool pl_streak;                     /* preload: a trylock streak is open */
     unsigned nheld;                     /* atomic; written by this thread only */
     uint64_t sig;                       /* signature of the whole held stack */
     weft__ckheld_t held[WEFT__CK_HELD_MAX];
@@ -172,12 +173,15 @@ static inline uint64_t weft__ck_sig_push(uint64_t sig, const weft__cknode_t *n, 
                         (flags & WEFT__CK_READ));
 }
 
-/* The context-cache key of acquiring addr in mode flags under sig; never 0.
- * One multiply: sig is already well mixed, and the fast path's latency
- * chain runs through this. */
-static inline uint64_t weft__ck_ctx_key(uint64_t sig, const void *addr, unsigned flags)
+/* The context-cache key of acquiring addr in mode flags under sig in the
+ * given epoch; never 0. One multiply: sig is already well mixed, and the
+ * fast path's latency chain runs through this. */
+static inline uint64_t weft__ck_ctx_key(uint64_t sig, const void *addr, unsigned flags,
+                                        uint32_t epoch)
 {
-    return (sig ^ ((uint64_t)(uintptr_t)addr * 0xC2B2AE3D27D4EB4Full) ^ ((flags & 7u) << 1)) | 1u;
+    return (sig ^ ((uint64_t)(uintptr_t)addr * 0xC2B2AE3D27D4EB4Full) ^ ((flags & 7u) << 1) ^
+            ((uint64_t)epoch << 8)) |
+           1u;
 }
 
 static inline weft__ckcset_t *weft__ck_ctx_set(weft__ckthread_t *t, uint64_t key)
@@ -221,16 +225,15 @@ void weft__ck_count_acquisition(weft__cknode_t *n, unsigned flags);
 static inline const weft__ckctx_t *weft__ck_ctx_find(weft__ckthread_t *t, const void *addr,
                                                      unsigned flags)
 {
-    uint64_t key = weft__ck_ctx_key(t->sig, addr, flags);
-    const weft__ckcset_t *set = weft__ck_ctx_set(t, key);
-    const weft__ckctx_t *e = set->way[0].key == key   ? &set->way[0]
-                             : set->way[1].key == key ? &set->way[1]
-                                                      : NULL;
     /* Acquire: pairs with the release increment in weft__ck_epoch_bump(), so
-     * an unchanged epoch means no node this entry names has ended its life. */
-    if (e == NULL || e->epoch != __atomic_load_n(&weft__ck_hot.epoch, __ATOMIC_ACQUIRE))
-        return NULL;
-    return e;
+     * an entry found under the current epoch names no node whose life has
+     * ended. */
+    uint32_t epoch = __atomic_load_n(&weft__ck_hot.epoch, __ATOMIC_ACQUIRE);
+    uint64_t key = weft__ck_ctx_key(t->sig, addr, flags, epoch);
+    const weft__ckcset_t *set = weft__ck_ctx_set(t, key);
+    return set->way[0].key == key   ? &set->way[0]
+           : set->way[1].key == key ? &set->way[1]
+                                    : NULL;
 }
 
 static inline bool weft__ck_acquired_fast(weft__ckthread_t *t, const void *addr, unsigned flags,

@@ -151,8 +151,12 @@ __thread const void *weft__pl_try_lock __attribute__((tls_model("initial-exec"))
 __thread uint32_t weft__pl_try_fails __attribute__((tls_model("initial-exec")));
 static __thread uint64_t weft__pl_try_since __attribute__((tls_model("initial-exec")));
 
+/* A trylock's result: a failure opens or extends a streak on one lock (the
+ * leaf lock path sees it through pl_streak and ends it on progress). */
 void weft__pl_try_result(const void *lock, bool ok, void *site)
 {
+    if (weft__ck_tls != NULL)
+        weft__ck_tls->pl_streak = !ok;
     if (ok || lock != weft__pl_try_lock) {
         weft__pl_try_lock = ok ? NULL : lock;
         weft__pl_try_fails = ok ? 0 : 1;

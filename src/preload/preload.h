@@ -106,6 +106,8 @@ static inline void weft__pl_progress(void)
     if (weft__pl_try_fails != 0) {
         weft__pl_try_lock = NULL;
         weft__pl_try_fails = 0;
+        if (weft__ck_tls != NULL)
+            weft__ck_tls->pl_streak = false;
     }
 }
 

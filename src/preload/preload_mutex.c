@@ -174,7 +174,7 @@ WEFT_PRELOAD_API int pthread_mutex_lock(pthread_mutex_t *m)
                 weft__ck_push_at(t, t->nheld, n, gen, 0, site, m, sig);
                 if (weft__unlikely(
                         __atomic_load_n(&weft__ck_hot.long_waiters, __ATOMIC_RELAXED) != 0 ||
-                        weft__pl_try_fails != 0))
+                        t->pl_streak))
                     return weft__pm_locked_extra(n);
                 return 0;
             }
