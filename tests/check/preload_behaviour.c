@@ -97,6 +97,53 @@ static void rwlocks_and_conds(void)
     pthread_mutex_unlock(&m);
 }
 
+/* Default mutexes are locked and unlocked inline by the preload library
+ * (glibc's own steps for that type): glibc's view of them must stay right.
+ * The lock is taken twice first so the second time comes from the cache. */
+static pthread_mutex_t dflt = PTHREAD_MUTEX_INITIALIZER;
+static int woken;
+static void *waiter(void *x)
+{
+    pthread_mutex_lock(&dflt); /* blocks in the real function: lock word 2 */
+    woken = 1;
+    pthread_mutex_unlock(&dflt);
+    return x;
+}
+
+static void *trylock_dflt(void *x)
+{
+    printf("default mutex trylock by other: %s\n", strerrorname_np(pthread_mutex_trylock(&dflt)));
+    return x;
+}
+
+static void default_mutexes(void)
+{
+    for (int i = 0; i < 2; i++) {
+        pthread_mutex_lock(&dflt);
+        pthread_mutex_unlock(&dflt);
+    }
+    pthread_mutex_lock(&dflt);
+    pthread_t t;
+    pthread_create(&t, NULL, trylock_dflt, NULL);
+    pthread_join(t, NULL);
+    pthread_create(&t, NULL, waiter, NULL);
+    struct timespec pause = {0, 50000000};
+    nanosleep(&pause, NULL); /* let the waiter block */
+    pthread_mutex_unlock(&dflt); /* must wake it */
+    pthread_join(t, NULL);
+    printf("waiter woken by unlock: %d\n", woken);
+    pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+    pthread_mutex_lock(&dflt);
+    struct timespec ts = in_ms(CLOCK_REALTIME, 10);
+    printf("cond timedwait on default mutex: %s\n",
+           strerrorname_np(pthread_cond_timedwait(&c, &dflt, &ts)));
+    printf("relock after cond wait: %s\n", strerrorname_np(pthread_mutex_trylock(&dflt)));
+    pthread_mutex_unlock(&dflt);
+    /* glibc refuses to destroy a mutex whose user count is not 0: the
+     * inline steps must have counted every lock and unlock. */
+    printf("destroy when free: %d\n", pthread_mutex_destroy(&dflt));
+}
+
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int once_runs;
 static void once_fn(void) { once_runs++; }
@@ -112,6 +159,7 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
     mutexes();
+    default_mutexes();
     semaphores();
     rwlocks_and_conds();
     pthread_t t;
