@@ -140,11 +140,12 @@ static __attribute__((noinline)) int weft__pm_locked_extra(weft__cknode_t *n)
     return 0;
 }
 
-/* Checking is on and this thread is not inside the check layer. */
+/* This thread, which has check-layer state t, is not inside the check
+ * layer. Checking is on: the preload's state is made only by its hooks,
+ * which run only while checking is on, and it cannot be switched off. */
 static inline bool weft__pl_quiet(const weft__ckthread_t *t)
 {
-    return !t->busy && weft__pl_depth == 0 &&
-           (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
+    return !t->busy && weft__pl_depth == 0;
 }
 
 /*
