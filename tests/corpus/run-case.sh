@@ -4,6 +4,7 @@
 # the expectations written in its source:
 #   // expect: KIND...      report kinds that must appear (or: silent)
 #   // forbid: KIND...      report kinds that must not appear
+#   // env: VAR=VALUE...    environment for the run (e.g. a lower threshold)
 #   // exit: N              the exit status the run must end with (default 0;
 #                           66 under weft check when something is reported)
 # MODE "preload": unmodified pthread program under `weft check --json`.
@@ -18,6 +19,9 @@ TSAN_OPTIONS="detect_deadlocks=0 ${TSAN_OPTIONS:-}"
 export TSAN_OPTIONS
 expect=$(sed -n 's@^// expect: *@@p' "$src")
 forbid=$(sed -n 's@^// forbid: *@@p' "$src")
+for kv in $(sed -n 's@^// env: *@@p' "$src"); do
+    export "$kv"
+done
 want_exit=$(sed -n 's@^// exit: *@@p' "$src")
 [ -n "$expect" ] || { echo "no '// expect:' line in $src"; exit 2; }
 if [ "$mode" = preload ]; then
