@@ -161,7 +161,7 @@ void weft__check_sem_wait_end(const weft__ck_lock_t *s)
 {
     (void)s;
     weft__ckthread_t *t = weft__ck_self();
-    if (t != NULL && !t->busy)
+    if (t != NULL) /* even when busy: a stale wait would mislead every walk */
         __atomic_store_n(&t->waiting_on, NULL, __ATOMIC_RELEASE);
 }
 

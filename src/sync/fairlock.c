@@ -91,8 +91,8 @@ static inline uint32_t weft__fair_owner(uint32_t s)
     return s & ~WEFT__QUEUED;
 }
 
-/* A checked wait: the lock as the check layer knows it, when the wait began
- * and when the next wait-for walk is due. */
+/* A checked wait: the lock as the check layer knows it, when the first
+ * sleep began (0: not yet) and when the next wait-for walk is due. */
 typedef struct weft__fair_ck {
     weft__ck_lock_t cl;
     uint64_t start, next;
@@ -366,6 +366,10 @@ static int weft__fair_sleep(uint32_t *granted, const weft__deadline_t *d, weft__
     if (ck == NULL)
         return weft__futex_wait(granted, 0, d) == -ETIMEDOUT ? -ETIMEDOUT : 0;
     uint64_t now = weft__now_ns();
+    if (ck->start == 0) { /* the first sleep of this wait */
+        ck->start = now;
+        ck->next = now + WEFT__CHECK_SLICE_NS;
+    }
     weft__deadline_t slice;
     (void)weft__deadline_init(&slice, (int64_t)(ck->next > now ? ck->next - now : 0));
     bool last = d != NULL && !d->forever &&
@@ -446,11 +450,8 @@ static WEFT__COLD int weft__fair_lock_instr(weft_fairlock_t *l, uint32_t tid,
         weft__check_self_deadlock(&ckw.cl, site);
         return -EDEADLK;
     }
-    if (ck != NULL) {
+    if (ck != NULL)
         weft__check_acquire_pre(&ckw.cl, 0, site);
-        ckw.start = weft__now_ns();
-        ckw.next = ckw.start + WEFT__CHECK_SLICE_NS;
-    }
     weft__ann_pre_lock(l, l, offsetof(weft_fairlock_t, _name), flags);
     int r = weft__fair_trylock_fast(l, tid) ? 0 : weft__fair_lock_slow(l, tid, d, ck);
     weft__ann_post_lock(l, r == 0 ? flags : flags | WEFT__ANN_FAILED);

@@ -97,7 +97,8 @@ static inline uint32_t weft__rw_waiting_writers(uint64_t s)
 }
 
 /* A checked wait: the lock as the check layer knows it, the kind of hold
- * wanted, and when the wait began and the next wait-for walk is due. */
+ * wanted, and when the first sleep began (0: not yet) and the next
+ * wait-for walk is due. */
 typedef struct weft__rw_ck {
     weft__ck_lock_t cl;
     unsigned flags;
@@ -241,6 +242,10 @@ static int weft__rw_sleep(uint32_t *word, uint32_t val, const weft__deadline_t *
     if (ck == NULL)
         return weft__futex_wait(word, val, d) == -ETIMEDOUT ? -ETIMEDOUT : 0;
     uint64_t now = weft__now_ns();
+    if (ck->start == 0) { /* the first sleep of this wait */
+        ck->start = now;
+        ck->next = now + WEFT__CHECK_SLICE_NS;
+    }
     weft__deadline_t slice;
     (void)weft__deadline_init(&slice, (int64_t)(ck->next > now ? ck->next - now : 0));
     bool last = d != NULL && !d->forever &&
@@ -419,11 +424,8 @@ static WEFT__COLD int weft__rw_lock_instr(weft_rwlock_t *rw, uint32_t tid,
         weft__check_self_deadlock(&ckw.cl, site);
         return -EDEADLK;
     }
-    if (ck != NULL) {
+    if (ck != NULL)
         weft__check_acquire_pre(&ckw.cl, ckw.flags, site);
-        ckw.start = weft__now_ns();
-        ckw.next = ckw.start + WEFT__CHECK_SLICE_NS;
-    }
     weft__ann_pre_lock(rw, &rw->_state, WEFT__RW_WORDS, flags);
     int r = weft__rw_lock(rw, tid, d, !(flags & WEFT__ANN_READ), ck);
     weft__ann_post_lock(rw, r == 0 ? flags : flags | WEFT__ANN_FAILED);
