@@ -230,12 +230,12 @@ void weft__ck_add_edges(weft__ckthread_t *t, weft__cknode_t *to, unsigned flags,
  * for a cycle on two consecutive slices.
  */
 
-#define WEFT__CK_FANOUT 8       /* holders followed per lock */
+#define WEFT__CK_FANOUT 8        /* holders followed per lock */
 #define WEFT__CK_WALK_BUDGET 256 /* holders visited per walk, in all */
 
 typedef struct weft__ckwalk {
     weft__ckthread_t *root;
-    weft__cknode_t **cyc; /* cyc[i]: what who[i-1] (the root for i = 0) waits for */
+    weft__cknode_t **cyc;   /* cyc[i]: what who[i-1] (the root for i = 0) waits for */
     weft__ckthread_t **who; /* who[i]: a holder of cyc[i] */
     int max;
     int budget;

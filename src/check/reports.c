@@ -24,7 +24,12 @@ const char *weft__ck_label(const weft__cknode_t *n, char *buf, size_t len)
         snprintf(buf, len, "%s", f.function);
         return buf;
     }
-    const char *k = n->kind == WEFT__LK_PRWLOCK ? "rwlock" : n->kind == WEFT__LK_PSEM ? "sem" : "mutex";
+    static const char *const kinds[] = {
+        [WEFT__LK_MUTEX] = "mutex", [WEFT__LK_RWLOCK] = "rwlock", [WEFT__LK_FAIRLOCK] = "fairlock",
+        [WEFT__LK_SEM] = "sem",     [WEFT__LK_PMUTEX] = "mutex",  [WEFT__LK_PRWLOCK] = "rwlock",
+        [WEFT__LK_PSEM] = "sem",
+    };
+    const char *k = n->kind >= 0 && n->kind <= WEFT__LK_PSEM ? kinds[n->kind] : "lock";
     if (n->first_site != NULL) {
         weft__symbolize(n->first_site, 1, &f);
         if (f.file[0]) {
@@ -195,8 +200,9 @@ static void weft__ck_deadlock_hop(weft__ckbuf_t *b, int i, weft__ckthread_t *wai
     weft__symbolize(osite, 1, &f);
     weft__frame_format(&f, site, sizeof site);
     if (hop == WEFT__HOP_PERMIT)
-        weft__ck_printf(b, "  thread %u waits for a permit of %s; thread %u holds a permit of it "
-                           "(acquired at %s)\n",
+        weft__ck_printf(b,
+                        "  thread %u waits for a permit of %s; thread %u holds a permit of it "
+                        "(acquired at %s)\n",
                         waiter->tid, l, holder->tid, site);
     else
         weft__ck_printf(b, "  thread %u waits for %s, held%s by thread %u (acquired at %s)\n",

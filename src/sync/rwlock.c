@@ -522,7 +522,8 @@ static int weft__rw_timedlock(weft_rwlock_t *rw, int64_t timeout_ns, bool write,
     if (instr)
         return weft__rw_lock_instr(rw, tid, &d, WEFT__ANN_TRY | (write ? 0 : WEFT__ANN_READ),
                                    site);
-    return write ? weft__rw_wrlock_slow(rw, tid, &d, NULL) : weft__rw_rdlock_slow(rw, tid, &d, NULL);
+    return write ? weft__rw_wrlock_slow(rw, tid, &d, NULL)
+                 : weft__rw_rdlock_slow(rw, tid, &d, NULL);
 }
 
 WEFT__RW_API int weft_rwlock_timedrdlock(weft_rwlock_t *rw, int64_t timeout_ns)
