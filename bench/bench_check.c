@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,21 +104,23 @@ static void dir_of_self(char *out, size_t len)
         *s = 0;
 }
 
-static double median3(double a, double b, double c)
+static int cmp_double(const void *a, const void *b)
 {
-    if (a > b) { double t = a; a = b; b = t; }
-    if (b > c) { double t = b; b = c; c = t; }
-    if (a > b) { double t = a; a = b; b = t; }
-    return b;
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
 }
 
-static double best_of(int reps, char *const argv[], const char *e1, const char *e2)
+/* The median wall time of `reps` runs (at most 9), or -1 if one failed. */
+static double median_of(int reps, char *const argv[], const char *e1, const char *e2)
 {
-    double r[3] = {0, 0, 0};
-    for (int i = 0; i < reps && i < 3; i++)
+    double r[9];
+    if (reps > 9)
+        reps = 9;
+    for (int i = 0; i < reps; i++)
         if ((r[i] = timed_run(argv, e1, e2)) < 0)
             return -1;
-    return reps >= 3 ? median3(r[0], r[1], r[2]) : r[0];
+    qsort(r, (size_t)reps, sizeof r[0], cmp_double);
+    return r[reps / 2];
 }
 
 int main(int argc, char **argv)
@@ -145,25 +148,38 @@ int main(int argc, char **argv)
     snprintf(tsan, sizeof tsan, "%s/bench_check_tsan", dir);
     snprintf(pre, sizeof pre, "LD_PRELOAD=%s/../libweft-preload.so", dir);
     snprintf(n, sizeof n, "%ld", iters);
-    int reps = quick ? 1 : 3;
+    int reps = quick ? 1 : 7;
     printf("bench_check: %d threads, %d locks, nested pairs, %ld x 2 acquisitions per thread\n",
            THREADS, LOCKS, iters);
     printf("machine: %ld CPUs online; each figure the median of %d runs\n\n",
            sysconf(_SC_NPROCESSORS_ONLN), reps);
     char *plain_argv[] = {self, "--work", n, NULL};
-    double plain = best_of(reps, plain_argv, NULL, NULL);
-    if (plain <= 0) {
-        fprintf(stderr, "bench_check: the plain run failed\n");
-        return 1;
+    /* Plain and checked runs alternate, so a change in the machine's load
+     * during the benchmark falls on both. */
+    double plain = -1, chk = -1, pr[9], cr[9];
+    bool have_pre = true;
+    for (int i = 0; i < reps; i++) {
+        pr[i] = timed_run(plain_argv, NULL, NULL);
+        if (pr[i] < 0) {
+            fprintf(stderr, "bench_check: the plain run failed\n");
+            return 1;
+        }
+        if (have_pre && (cr[i] = timed_run(plain_argv, pre, "WEFT_CHECK=1")) < 0)
+            have_pre = false;
+    }
+    qsort(pr, (size_t)reps, sizeof pr[0], cmp_double);
+    plain = pr[reps / 2];
+    if (have_pre) {
+        qsort(cr, (size_t)reps, sizeof cr[0], cmp_double);
+        chk = cr[reps / 2];
     }
     printf("%-28s %9.3f s   %7.2fx\n", "plain (glibc)", plain, 1.0);
-    double chk = best_of(reps, plain_argv, pre, "WEFT_CHECK=1");
     if (chk > 0)
         printf("%-28s %9.3f s   %7.2fx\n", "weft check (preload)", chk, chk / plain);
     else
         printf("%-28s skipped (libweft-preload.so not found)\n", "weft check (preload)");
     char *tsan_argv[] = {tsan, "--work", n, NULL};
-    double ts = access(tsan, X_OK) == 0 ? best_of(reps, tsan_argv, NULL, NULL) : -1;
+    double ts = access(tsan, X_OK) == 0 ? median_of(reps, tsan_argv, NULL, NULL) : -1;
     if (ts > 0)
         printf("%-28s %9.3f s   %7.2fx\n", "ThreadSanitizer", ts, ts / plain);
     else

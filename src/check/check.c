@@ -18,8 +18,9 @@
 #include "weft/check.h"
 
 struct weft__ckglobal weft__ck = {.lock = WEFT__RAWLOCK_INIT};
+struct weft__ckhot weft__ck_hot;
 
-static __thread weft__ckthread_t *weft__ck_tls __attribute__((tls_model("initial-exec")));
+__thread weft__ckthread_t *weft__ck_tls __attribute__((tls_model("initial-exec")));
 static pthread_key_t weft__ck_key;
 static pthread_once_t weft__ck_key_once = PTHREAD_ONCE_INIT;
 
@@ -77,8 +78,16 @@ weft__ckthread_t *weft__ck_self(void)
     if (weft__likely(t != NULL))
         return t;
     t = calloc(1, sizeof *t);
-    if (t == NULL)
+    /* Aligned: each set of the context cache fills one cache line. */
+    weft__ckcset_t *ctx = aligned_alloc(64, WEFT__CK_CSETS * sizeof *ctx);
+    if (t == NULL || ctx == NULL) {
+        free(t);
+        free(ctx);
         return NULL;
+    }
+    memset(ctx, 0, WEFT__CK_CSETS * sizeof *ctx);
+    t->ctx = ctx;
+    t->sig = WEFT__CK_SIG0;
     t->tid = weft__tid();
     weft__ck_tls = t;
     (void)pthread_once(&weft__ck_key_once, weft__ck_make_key);
@@ -98,6 +107,11 @@ static void weft__ck_thread_exit(void *p)
     weft__ckthread_t *t = p;
     weft__ck_permits_at_exit(t);
     __atomic_store_n(&t->nheld, 0, __ATOMIC_RELAXED);
+    t->sig = WEFT__CK_SIG0;
+    /* Only this thread reads its context cache, and it is leaving. */
+    t->busy = true;
+    free(t->ctx);
+    t->ctx = NULL;
     __atomic_store_n(&t->exited, true, __ATOMIC_RELEASE);
     weft__ck_tls = NULL;
 }
@@ -120,6 +134,15 @@ __attribute__((constructor)) static void weft__check_setup(void)
 }
 
 /* ---- nodes ---------------------------------------------------------------- */
+
+/* A node stopped being alive: every context-cache entry made before now is
+ * stale. Caller holds weft__ck.lock (which orders the bumps). Release:
+ * pairs with the acquire loads of the epoch on the acquisition paths; a
+ * thread that sees the new epoch also sees the node dead. */
+static void weft__ck_epoch_bump(void)
+{
+    __atomic_store_n(&weft__ck_hot.epoch, weft__ck_hot.epoch + 1, __ATOMIC_RELEASE);
+}
 
 static size_t weft__ck_hash(const void *addr)
 {
@@ -194,8 +217,10 @@ void weft__check_lock_new(const weft__ck_lock_t *l)
         return;
     weft__rawlock_lock(&weft__ck.lock);
     weft__cknode_t *old = weft__ck_find_locked(l->addr);
-    if (old != NULL)
-        old->alive = false;
+    if (old != NULL) {
+        __atomic_store_n(&old->alive, false, __ATOMIC_RELEASE);
+        weft__ck_epoch_bump();
+    }
     (void)weft__ck_create_locked(l, NULL);
     weft__rawlock_unlock(&weft__ck.lock);
 }
@@ -216,6 +241,7 @@ void weft__check_lock_destroy(const weft__ck_lock_t *l, bool held)
          * generation and are ignored from now on. */
         __atomic_store_n(&n->alive, false, __ATOMIC_RELEASE);
         n->nout = 0;
+        weft__ck_epoch_bump();
     }
     weft__rawlock_unlock(&weft__ck.lock);
 }
@@ -230,30 +256,30 @@ static int weft__ck_held_index(const weft__ckthread_t *t, const weft__cknode_t *
     return -1;
 }
 
-/* Relaxed stores: other threads read the stack only for owner lookups,
- * which are snapshots confirmed over time (see weft__ck_owner). */
 static inline void weft__ck_push(weft__ckthread_t *t, weft__cknode_t *n, unsigned flags,
                                  void *site)
 {
-    unsigned k = t->nheld;
-    if (k == WEFT__CK_HELD_MAX)
-        return; /* deeper nesting is not tracked */
-    __atomic_store_n(&t->held[k].gen, n->gen, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->held[k].flags, flags, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->held[k].site, site, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->held[k].n, n, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->nheld, k + 1, __ATOMIC_RELAXED);
+    weft__ck_push_at(t, t->nheld, n, n->gen, flags, site, n->addr,
+                     weft__ck_sig_push(weft__ck_sig_top(t), n, flags));
 }
 
+/* Remove entry i; the entries above it move down, and their signatures
+ * are recomputed for the stack they now sit on. */
 static void weft__ck_pop(weft__ckthread_t *t, int i)
 {
     unsigned last = t->nheld - 1;
+    uint64_t sig = t->held[i].sig_below;
     for (unsigned k = (unsigned)i; k < last; k++) {
-        __atomic_store_n(&t->held[k].gen, t->held[k + 1].gen, __ATOMIC_RELAXED);
-        __atomic_store_n(&t->held[k].flags, t->held[k + 1].flags, __ATOMIC_RELAXED);
-        __atomic_store_n(&t->held[k].site, t->held[k + 1].site, __ATOMIC_RELAXED);
-        __atomic_store_n(&t->held[k].n, t->held[k + 1].n, __ATOMIC_RELAXED);
+        weft__ckheld_t *h = &t->held[k], *up = &t->held[k + 1];
+        __atomic_store_n(&h->gen, up->gen, __ATOMIC_RELAXED);
+        __atomic_store_n(&h->flags, up->flags, __ATOMIC_RELAXED);
+        __atomic_store_n(&h->site, up->site, __ATOMIC_RELAXED);
+        __atomic_store_n(&h->n, up->n, __ATOMIC_RELAXED);
+        h->addr = up->addr;
+        h->sig_below = sig;
+        sig = weft__ck_sig_push(sig, up->n, up->flags);
     }
+    t->sig = sig;
     __atomic_store_n(&t->nheld, last, __ATOMIC_RELAXED);
 }
 
@@ -280,24 +306,64 @@ weft__ckthread_t *weft__ck_owner(weft__cknode_t *n, void **site)
 
 /* ---- acquisition hooks ---------------------------------------------------- */
 
+/* Starvation evidence: acquisitions of n are counted while some thread's
+ * wait on it has lasted a slice (n->nwaiting). Only exclusive holders
+ * count, and the lock serialises them: a load and a store suffice. */
+void weft__ck_count_acquisition(weft__cknode_t *n, unsigned flags)
+{
+    if (!(flags & WEFT__CK_READ) && __atomic_load_n(&n->nwaiting, __ATOMIC_RELAXED))
+        __atomic_store_n(&n->acquisitions, __atomic_load_n(&n->acquisitions, __ATOMIC_RELAXED) + 1,
+                         __ATOMIC_RELAXED);
+}
+
+/* Remember that acquiring l in t's current held context (signature sig)
+ * records nothing new: its edges are in the graph, its node is n. `epoch`
+ * was read before the node was looked up. */
+static void weft__ck_ctx_insert(weft__ckthread_t *t, uint64_t sig, const weft__ck_lock_t *l,
+                                unsigned flags, weft__cknode_t *n, uint32_t epoch)
+{
+    uint64_t key = weft__ck_ctx_key(sig, l->addr, flags);
+    weft__ckcset_t *set = weft__ck_ctx_set(t, key);
+    set->way[1] = set->way[0];
+    set->way[0] = (weft__ckctx_t){.key = key,
+                                  .n = n,
+                                  .sig = weft__ck_sig_push(sig, n, flags),
+                                  .gen = __atomic_load_n(&n->gen, __ATOMIC_RELAXED),
+                                  .epoch = epoch};
+}
+
+/* The node of l, with the order edges of acquiring it now recorded: from
+ * the context cache when this context was seen before, else looked up and
+ * recorded, and the context remembered. */
+static weft__cknode_t *weft__ck_enter(weft__ckthread_t *t, const weft__ck_lock_t *l,
+                                      unsigned flags, void *site)
+{
+    const weft__ckctx_t *e = weft__ck_ctx_find(t, l->addr, flags);
+    if (e != NULL)
+        return e->n;
+    /* Acquire: pairs with the release in weft__ck_epoch_bump(). */
+    uint32_t epoch = __atomic_load_n(&weft__ck_hot.epoch, __ATOMIC_ACQUIRE);
+    weft__cknode_t *n = weft__ck_node(t, l, site);
+    if (n == NULL)
+        return NULL;
+    if (!(flags & WEFT__CK_TRY) && t->nheld > 0)
+        weft__ck_add_edges(t, n, flags, site);
+    weft__ck_ctx_insert(t, t->sig, l, flags, n, epoch);
+    return n;
+}
+
 void weft__check_acquire_pre(const weft__ck_lock_t *l, unsigned flags, void *site)
 {
     weft__ckthread_t *t = weft__ck_self();
     if (t == NULL || t->busy)
         return;
     t->busy = true;
-    weft__cknode_t *n = weft__ck_node(t, l, site);
+    weft__cknode_t *n = weft__ck_enter(t, l, flags, site);
     t->pending = n;
     t->pending_addr = l->addr;
     if (n != NULL && !(flags & WEFT__CK_TRY)) {
-        if (t->nheld > 0)
-            weft__ck_add_edges(t, n, flags, site);
         t->waiting_gen = n->gen;
         t->deadlock_seen = 0;
-        /* seq_cst: a holder that does not see us waiting does not count its
-         * acquisition, which only delays a starvation report. */
-        __atomic_fetch_add(&n->nwaiting, 1, __ATOMIC_SEQ_CST);
-        t->wait_acq0 = __atomic_load_n(&n->acquisitions, __ATOMIC_RELAXED);
         /* Release: pairs with the acquire loads in the wait-for walk
          * (weft__ck_waitfor_cycle) of other threads. */
         __atomic_store_n(&t->waiting_on, n, __ATOMIC_RELEASE);
@@ -305,63 +371,33 @@ void weft__check_acquire_pre(const weft__ck_lock_t *l, unsigned flags, void *sit
     t->busy = false;
 }
 
-/*
- * The common case in one call: the lock was acquired without waiting (the
- * first attempt succeeded). Records the order edges it implies and pushes
- * it on the held stack. Touches only this thread's state and, for a new
- * edge, the graph; never calls into libc on the fast path, so errno is
- * preserved.
- */
-/* The acquisition when something is not in this thread's caches: a new
- * node or an edge not yet contributed. */
+/* The acquisition when this context is not in the cache. */
 static WEFT__COLD void weft__check_acquired_slow(weft__ckthread_t *t, const weft__ck_lock_t *l,
                                                 unsigned flags, void *site)
 {
     t->busy = true;
-    weft__cknode_t *n = weft__ck_node(t, l, site);
+    weft__cknode_t *n = weft__ck_enter(t, l, flags, site);
     if (n != NULL) {
-        if (!(flags & WEFT__CK_TRY) && t->nheld > 0)
-            weft__ck_add_edges(t, n, flags, site);
         weft__ck_push(t, n, flags, site);
+        weft__ck_count_acquisition(n, flags);
     }
     t->busy = false;
 }
 
-/* True when every edge from a held lock to n is in this thread's cache. */
-static inline bool weft__ck_edges_cached(const weft__ckthread_t *t, const weft__cknode_t *n)
-{
-    for (unsigned i = 0; i < t->nheld; i++) {
-        const weft__cknode_t *from = t->held[i].n;
-        if (from == n)
-            continue;
-        uint64_t key = weft__ck_edge_key(from, n);
-        if (t->ecache[weft__ck_eslot(key)] != key)
-            return false;
-    }
-    return true;
-}
-
+/*
+ * The common case in one call: the lock was acquired without waiting (the
+ * first attempt succeeded). Records the order edges it implies and pushes
+ * it on the held stack. Touches only this thread's state on the fast path
+ * and never calls into libc there, so errno is preserved.
+ */
 void weft__check_acquired(const weft__ck_lock_t *l, unsigned flags, void *site)
 {
     weft__ckthread_t *t = weft__ck_tls;
-    if (weft__unlikely(t == NULL))
-        t = weft__ck_self();
-    if (t == NULL || t->busy)
+    if (weft__unlikely(t == NULL) && (t = weft__ck_self()) == NULL)
         return;
-    weft__cknode_t *n = weft__ck_node_cached(t, l->addr);
-    if (weft__unlikely(n == NULL ||
-                       (!(flags & WEFT__CK_TRY) && !weft__ck_edges_cached(t, n)))) {
-        weft__check_acquired_slow(t, l, flags, site);
-        n = weft__ck_node_cached(t, l->addr);
-    } else {
-        weft__ck_push(t, n, flags, site);
-    }
-    /* Counted only while someone waits (a starvation report needs it then),
-     * so uncontended acquisitions write nothing shared. Only exclusive
-     * holders count, and the lock serialises them: load and store suffice. */
-    if (n != NULL && !(flags & WEFT__CK_READ) && __atomic_load_n(&n->nwaiting, __ATOMIC_RELAXED))
-        __atomic_store_n(&n->acquisitions, __atomic_load_n(&n->acquisitions, __ATOMIC_RELAXED) + 1,
-                         __ATOMIC_RELAXED);
+    if (t->busy || weft__ck_acquired_fast(t, l->addr, flags, site))
+        return;
+    weft__check_acquired_slow(t, l, flags, site);
 }
 
 void weft__check_acquire_post(const weft__ck_lock_t *l, unsigned flags, bool acquired,
@@ -373,7 +409,11 @@ void weft__check_acquire_post(const weft__ck_lock_t *l, unsigned flags, bool acq
     weft__cknode_t *w = __atomic_load_n(&t->waiting_on, __ATOMIC_RELAXED);
     if (w != NULL) {
         __atomic_store_n(&t->waiting_on, NULL, __ATOMIC_RELEASE);
-        __atomic_fetch_sub(&w->nwaiting, 1, __ATOMIC_RELAXED);
+        if (t->wait_counted) {
+            t->wait_counted = false;
+            __atomic_fetch_sub(&w->nwaiting, 1, __ATOMIC_RELAXED);
+            __atomic_fetch_sub(&weft__ck_hot.long_waiters, 1, __ATOMIC_RELAXED);
+        }
     }
     if (!acquired)
         return;
@@ -385,11 +425,7 @@ void weft__check_acquire_post(const weft__ck_lock_t *l, unsigned flags, bool acq
     t->pending_addr = NULL;
     if (n != NULL) {
         weft__ck_push(t, n, flags, site);
-        /* As in weft__check_acquired: counted only while someone waits. */
-        if (!(flags & WEFT__CK_READ) && __atomic_load_n(&n->nwaiting, __ATOMIC_RELAXED))
-            __atomic_store_n(&n->acquisitions,
-                             __atomic_load_n(&n->acquisitions, __ATOMIC_RELAXED) + 1,
-                             __ATOMIC_RELAXED);
+        weft__ck_count_acquisition(n, flags);
     }
     t->busy = false;
 }
@@ -421,16 +457,9 @@ static WEFT__COLD int weft__check_release_slow(const weft__ck_lock_t *l, unsigne
 
 int weft__check_release(const weft__ck_lock_t *l, unsigned flags, void *site)
 {
-    /* Fast path: the lock on top of the held stack (the usual LIFO order). */
     weft__ckthread_t *t = weft__ck_tls;
-    if (weft__likely(t != NULL && !t->busy)) {
-        unsigned k = t->nheld;
-        const weft__cknode_t *top = k > 0 ? t->held[k - 1].n : NULL;
-        if (top != NULL && top->addr == l->addr && t->held[k - 1].gen == top->gen) {
-            __atomic_store_n(&t->nheld, k - 1, __ATOMIC_RELAXED);
-            return 0;
-        }
-    }
+    if (weft__likely(t != NULL && !t->busy && weft__ck_release_fast(t, l->addr)))
+        return 0;
     return weft__check_release_slow(l, flags, site);
 }
 
@@ -443,6 +472,15 @@ int weft__check_blocked(const weft__ck_lock_t *l, unsigned flags, uint64_t waite
     weft__cknode_t *n = __atomic_load_n(&t->waiting_on, __ATOMIC_RELAXED);
     if (n == NULL)
         return 0;
+    if (!t->wait_counted) {
+        /* The wait has lasted a slice: from now on holders count their
+         * acquisitions of n (see weft__ck_count_acquisition). seq_cst: a
+         * holder that does not see this only delays a starvation report. */
+        t->wait_counted = true;
+        __atomic_fetch_add(&weft__ck_hot.long_waiters, 1, __ATOMIC_SEQ_CST);
+        __atomic_fetch_add(&n->nwaiting, 1, __ATOMIC_SEQ_CST);
+        t->wait_acq0 = __atomic_load_n(&n->acquisitions, __ATOMIC_RELAXED);
+    }
     t->busy = true;
     weft__cknode_t *cyc[16];
     weft__ckthread_t *who[16];

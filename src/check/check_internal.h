@@ -13,6 +13,13 @@
  * a hash probe per held lock and no shared writes.
  * Threads: per-thread state (held stack, caches, what it waits on) is
  * reached through one initial-exec TLS pointer.
+ * The fast path: every held-stack entry carries a signature of the stack
+ * up to it (the held locks and their modes). An acquisition looks up
+ * (signature, lock, mode) in a per-thread two-way context cache; a hit means
+ * this thread has already recorded every edge this acquisition implies, so
+ * it only pushes the lock. A hit is valid while the global epoch is
+ * unchanged: every end of a lock's life (destroy, re-init) bumps it. So the
+ * fast path reads only this thread's lines and one read-mostly global line.
  * Locking: one raw futex lock (weft__ck.lock) guards the node table and the
  * graph. It is taken only for new nodes, new edges and reports.
  */
@@ -31,6 +38,9 @@
 #define WEFT__CK_ECACHE 1024 /* per-thread edge cache slots (power of 2) */
 #define WEFT__CK_NCACHE 256  /* per-thread node cache slots (power of 2) */
 #define WEFT__CK_BUCKETS 4096
+#define WEFT__CK_CSETS_LOG2 10 /* per-thread context cache: 1024 sets of two */
+#define WEFT__CK_CSETS (1u << WEFT__CK_CSETS_LOG2)
+#define WEFT__CK_SIG0 0x6A09E667F3BCC909ull /* signature of the empty held stack */
 
 struct weft__ckthread;
 
@@ -65,7 +75,8 @@ typedef struct weft__cknode {
     uint64_t acquisitions;         /* atomic, relaxed; counted only while some thread
                                       waits (nwaiting), by exclusive holders (the lock
                                       serialises them); read by the waiters */
-    uint32_t nwaiting;             /* atomic: threads in a checked blocking wait */
+    uint32_t nwaiting;             /* atomic: threads whose checked wait on this lock
+                                      has lasted at least one slice */
 } weft__cknode_t;
 
 typedef struct weft__ckpermit {
@@ -77,26 +88,54 @@ typedef struct weft__ckpermit {
 } weft__ckpermit_t;
 
 /* An entry of a thread's held stack. Written by its thread only; read by
- * others (owner lookups) with relaxed atomic loads, so every field is
- * accessed atomically. */
+ * others (owner lookups) with relaxed atomic loads, so every field they read
+ * is accessed atomically. */
 typedef struct weft__ckheld {
     weft__cknode_t *n;
     uint32_t gen;
     unsigned flags;
     void *site;
+    const void *addr;   /* n->addr, so a release reads only this thread's lines */
+    uint64_t sig_below; /* signature of the stack beneath this entry */
 } weft__ckheld_t;
 
+/* A context-cache entry: in the held-stack context `key` was computed from,
+ * acquiring lock n (life gen) records nothing new. Valid while the global
+ * epoch equals `epoch`. */
+typedef struct weft__ckctx {
+    uint64_t key; /* 0: empty */
+    weft__cknode_t *n;
+    uint64_t sig; /* the held signature after pushing n */
+    uint32_t gen;
+    uint32_t epoch;
+} weft__ckctx_t;
+
+typedef struct weft__ckcset {
+    weft__ckctx_t way[2];
+} __attribute__((aligned(64))) weft__ckcset_t;
+
+/* Read on every checked acquisition, written only when a lock's life ends
+ * or a wait grows long: kept on a line of its own. */
+struct weft__ckhot {
+    uint32_t epoch;        /* atomic: bumped when any node stops being alive */
+    uint32_t long_waiters; /* atomic: waits counted for starvation (see nwaiting) */
+} __attribute__((aligned(64)));
+extern struct weft__ckhot weft__ck_hot;
+
 typedef struct weft__ckthread {
+    weft__ckcset_t *ctx;                /* the context cache; freed at thread exit */
     uint32_t tid;
     bool busy;                          /* inside the check layer: hooks pass */
     unsigned nheld;                     /* atomic; written by this thread only */
+    uint64_t sig;                       /* signature of the whole held stack */
     weft__ckheld_t held[WEFT__CK_HELD_MAX];
     weft__cknode_t *pending;            /* node of the acquisition in progress */
     const void *pending_addr;
     weft__cknode_t *waiting_on;         /* atomic: read by other threads */
     uint32_t waiting_gen;
     int deadlock_seen;                  /* consecutive slices a cycle was seen */
-    uint64_t wait_acq0;                 /* waiting_on's acquisitions when the wait began */
+    uint64_t wait_acq0;                 /* waiting_on's acquisitions when counting began */
+    bool wait_counted;                  /* this wait is in waiting_on's nwaiting */
     uint64_t ecache[WEFT__CK_ECACHE];
     struct {
         void *addr;
@@ -116,6 +155,121 @@ struct weft__ckglobal {
 extern struct weft__ckglobal weft__ck;
 
 weft__ckthread_t *weft__ck_self(void);
+extern __thread weft__ckthread_t *weft__ck_tls __attribute__((tls_model("initial-exec")));
+
+/* A cheap 64-bit finaliser (xor-shift, multiply, xor-shift). */
+static inline uint64_t weft__ck_mix(uint64_t x)
+{
+    x ^= x >> 32;
+    x *= 0xD6E8FEB86659FD93ull;
+    x ^= x >> 32;
+    return x;
+}
+
+/* The held signature after pushing n in mode `flags` onto a stack whose
+ * signature is sig. Only the shared/exclusive mode matters for edges. */
+static inline uint64_t weft__ck_sig_push(uint64_t sig, const weft__cknode_t *n, unsigned flags)
+{
+    return weft__ck_mix(sig + (uint64_t)(uintptr_t)n * 0x9E3779B97F4A7C15ull +
+                        (flags & WEFT__CK_READ));
+}
+
+/* The context-cache key of acquiring addr in mode flags under sig; never 0.
+ * One multiply: sig is already well mixed, and the fast path's latency
+ * chain runs through this. */
+static inline uint64_t weft__ck_ctx_key(uint64_t sig, const void *addr, unsigned flags)
+{
+    return (sig ^ ((uint64_t)(uintptr_t)addr * 0xC2B2AE3D27D4EB4Full) ^ ((flags & 7u) << 1)) | 1u;
+}
+
+static inline weft__ckcset_t *weft__ck_ctx_set(weft__ckthread_t *t, uint64_t key)
+{
+    return &t->ctx[key >> (64 - WEFT__CK_CSETS_LOG2)];
+}
+
+/* The held signature of t's stack as it is now. */
+static inline uint64_t weft__ck_sig_top(const weft__ckthread_t *t)
+{
+    return t->sig;
+}
+
+/* Relaxed stores: other threads read the stack only for owner lookups,
+ * which are snapshots confirmed over time (see weft__ck_owner). */
+static inline void weft__ck_push_at(weft__ckthread_t *t, unsigned k, weft__cknode_t *n,
+                                    uint32_t gen, unsigned flags, void *site, const void *addr,
+                                    uint64_t sig)
+{
+    if (k == WEFT__CK_HELD_MAX)
+        return; /* deeper nesting is not tracked */
+    weft__ckheld_t *h = &t->held[k];
+    __atomic_store_n(&h->gen, gen, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->flags, flags, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->site, site, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->n, n, __ATOMIC_RELAXED);
+    h->addr = addr;
+    h->sig_below = t->sig;
+    t->sig = sig;
+    __atomic_store_n(&t->nheld, k + 1, __ATOMIC_RELAXED);
+}
+
+void weft__ck_count_acquisition(weft__cknode_t *n, unsigned flags);
+
+/*
+ * The fast path of an acquisition that did not wait: true when the context
+ * cache shows this thread has already recorded everything it implies; the
+ * lock is then pushed and nothing else is done. Reads this thread's state
+ * and weft__ck_hot only; never calls into libc (errno is preserved).
+ */
+static inline const weft__ckctx_t *weft__ck_ctx_find(weft__ckthread_t *t, const void *addr,
+                                                     unsigned flags)
+{
+    uint64_t key = weft__ck_ctx_key(t->sig, addr, flags);
+    const weft__ckcset_t *set = weft__ck_ctx_set(t, key);
+    const weft__ckctx_t *e = set->way[0].key == key   ? &set->way[0]
+                             : set->way[1].key == key ? &set->way[1]
+                                                      : NULL;
+    /* Acquire: pairs with the release increment in weft__ck_epoch_bump(), so
+     * an unchanged epoch means no node this entry names has ended its life. */
+    if (e == NULL || e->epoch != __atomic_load_n(&weft__ck_hot.epoch, __ATOMIC_ACQUIRE))
+        return NULL;
+    return e;
+}
+
+static inline bool weft__ck_acquired_fast(weft__ckthread_t *t, const void *addr, unsigned flags,
+                                          void *site)
+{
+    const weft__ckctx_t *e = weft__ck_ctx_find(t, addr, flags);
+    if (e == NULL)
+        return false;
+    weft__ck_push_at(t, t->nheld, e->n, e->gen, flags, site, addr, e->sig);
+    if (__builtin_expect(__atomic_load_n(&weft__ck_hot.long_waiters, __ATOMIC_RELAXED) != 0, 0))
+        weft__ck_count_acquisition(e->n, flags);
+    return true;
+}
+
+/* The fast path of a release: the lock on top of the held stack (the usual
+ * LIFO order). */
+static inline bool weft__ck_on_top(const weft__ckthread_t *t, const void *addr)
+{
+    unsigned k = t->nheld;
+    return k > 0 && t->held[k - 1].addr == addr;
+}
+
+static inline void weft__ck_pop_top(weft__ckthread_t *t)
+{
+    unsigned k = t->nheld;
+    t->sig = t->held[k - 1].sig_below;
+    __atomic_store_n(&t->nheld, k - 1, __ATOMIC_RELAXED);
+}
+
+static inline bool weft__ck_release_fast(weft__ckthread_t *t, const void *addr)
+{
+    if (!weft__ck_on_top(t, addr))
+        return false;
+    weft__ck_pop_top(t);
+    return true;
+}
+
 weft__cknode_t *weft__ck_node(weft__ckthread_t *t, const weft__ck_lock_t *l, void *site);
 
 /* The node cache probe, inlined into the hot paths. Nodes are never freed

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "check/check_internal.h"
 #include "internal/instrument.h"
 
 /* The interposed functions are the only symbols the library exports. */
@@ -90,7 +91,7 @@ static inline bool weft__pl_watch(void)
 {
     return weft__pl_depth == 0 && (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
 }
-struct timespec weft__pl_after(uint64_t ns);
+struct timespec weft__pl_after(uint64_t base_ns, uint64_t ns);
 struct timespec weft__pl_to_mono(clockid_t clk, const struct timespec *abs);
 /* A well-formed absolute deadline (NULL and bad ones go to the real call). */
 bool weft__pl_valid_abs(const struct timespec *abs);
@@ -106,6 +107,51 @@ static inline void weft__pl_progress(void)
         weft__pl_try_lock = NULL;
         weft__pl_try_fails = 0;
     }
+}
+
+/* An acquisition that succeeded without waiting: the check layer's fast
+ * path inline (no call, errno untouched), the full hook when this context
+ * is new to the thread. */
+void weft__pl_acquired_slow(void *addr, int kind, unsigned flags, void *site);
+
+/* The same when the context was looked up (found: e) before the attempt. */
+static inline __attribute__((always_inline)) void
+weft__pl_acquired_as(weft__ckthread_t *t, const weft__ckctx_t *e, void *addr, unsigned flags,
+                     void *site)
+{
+    weft__ck_push_at(t, t->nheld, e->n, e->gen, flags, site, addr, e->sig);
+    if (__builtin_expect(__atomic_load_n(&weft__ck_hot.long_waiters, __ATOMIC_RELAXED) != 0, 0))
+        weft__ck_count_acquisition(e->n, flags);
+    weft__pl_progress();
+}
+
+static inline __attribute__((always_inline)) void weft__pl_acquired(void *addr, int kind,
+                                                                  unsigned flags, void *site)
+{
+    weft__ckthread_t *t = weft__ck_tls;
+    if (__builtin_expect(t != NULL && !t->busy && weft__ck_acquired_fast(t, addr, flags, site),
+                         1))
+        weft__pl_progress();
+    else
+        weft__pl_acquired_slow(addr, kind, flags, site);
+}
+
+/*
+ * Before the real unlock. When the lock is on top of the held stack (the
+ * usual LIFO order) this returns the thread's state, and the caller pops
+ * it with weft__ck_pop_top() after the real unlock, so the bookkeeping does
+ * not lengthen the critical section (meanwhile another thread may see this
+ * one as the owner: owner lookups are snapshots, confirmed over two
+ * slices). Otherwise the full hook runs now (out-of-order release,
+ * ownership errors) and this returns NULL.
+ */
+static inline weft__ckthread_t *weft__pl_releasing(void *addr, int kind, void *site)
+{
+    weft__ckthread_t *t = weft__ck_tls;
+    if (__builtin_expect(t != NULL && !t->busy && weft__ck_on_top(t, addr), 1))
+        return t;
+    weft__pl_unlocking(addr, kind, site);
+    return NULL;
 }
 
 #endif

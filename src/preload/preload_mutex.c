@@ -20,6 +20,29 @@ static bool weft__pm_acquired(int r)
 }
 
 /*
+ * The first attempt. For a default mutex (__kind 0: PTHREAD_MUTEX_NORMAL's
+ * timed variant, process-private, not robust, no elision) it is glibc's own
+ * trylock step for that type, inline: compare-and-swap the lock word from 0
+ * to 1, then record the owner and count the user, exactly the state the
+ * real unlock undoes. Every other type, and every later attempt, goes to
+ * the real function.
+ */
+static inline int weft__pm_trylock(pthread_mutex_t *m)
+{
+    if (m->__data.__kind != 0)
+        return weft__real_pthread_mutex_trylock(m);
+    int unlocked = 0;
+    /* Acquire: pairs with the release exchange of the lock word in glibc's
+     * unlock (and with our own unlock's, which is glibc's). */
+    if (!__atomic_compare_exchange_n(&m->__data.__lock, &unlocked, 1, false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return EBUSY;
+    m->__data.__owner = (int)weft__tid();
+    m->__data.__nusers++;
+    return 0;
+}
+
+/*
  * Wait for a mutex the first attempt did not get, in slices of the real
  * clocklock, asking the check layer after each whether this wait is part
  * of a deadlock. `until` (CLOCK_MONOTONIC) is the caller's deadline or NULL.
@@ -27,15 +50,16 @@ static bool weft__pm_acquired(int r)
 static int weft__pm_wait(pthread_mutex_t *m, const weft__ck_lock_t *cl,
                          const struct timespec *until)
 {
-    uint64_t start = weft__now_ns();
+    uint64_t start = weft__now_ns(), now = start;
     for (;;) {
-        struct timespec slice = weft__pl_after(WEFT__CHECK_SLICE_NS);
+        struct timespec slice = weft__pl_after(now, WEFT__CHECK_SLICE_NS);
         bool last = until != NULL && !weft__pl_before(&slice, until);
         int r = weft__real_pthread_mutex_clocklock(m, CLOCK_MONOTONIC, last ? until : &slice);
         if (r != ETIMEDOUT || last)
             return r;
         int d = 0;
-        WEFT__PL_CALL(d = weft__check_blocked(cl, 0, weft__now_ns() - start));
+        now = weft__now_ns();
+        WEFT__PL_CALL(d = weft__check_blocked(cl, 0, now - start));
         if (d == -EDEADLK)
             weft__check_stop_hang();
     }
@@ -55,15 +79,12 @@ static bool weft__pm_self_deadlock(pthread_mutex_t *m, const weft__ck_lock_t *cl
     return true;
 }
 
-static int weft__pm_lock_until(pthread_mutex_t *m, const struct timespec *until, void *site)
+/* The first attempt (a real trylock) returned r and did not get the lock:
+ * report a self-deadlock, or wait in slices. */
+static WEFT__COLD int weft__pm_lock_wait(pthread_mutex_t *m, int r, const struct timespec *until,
+                                        void *site)
 {
     weft__ck_lock_t cl = weft__pm_lock(m);
-    int r = weft__real_pthread_mutex_trylock(m);
-    if (weft__likely(weft__pm_acquired(r))) {
-        weft__check_acquired(&cl, 0, site); /* preserves errno */
-        weft__pl_progress();
-        return r;
-    }
     if (r != EBUSY)
         return r;
     if (weft__pm_self_deadlock(m, &cl, site))
@@ -76,12 +97,90 @@ static int weft__pm_lock_until(pthread_mutex_t *m, const struct timespec *until,
     return r;
 }
 
-WEFT_PRELOAD_API int pthread_mutex_lock(pthread_mutex_t *m)
+/* Try first: an acquisition that does not wait takes the inline fast
+ * path; only one that must wait goes through the sliced wait. */
+static inline __attribute__((always_inline)) int
+weft__pm_lock_until(pthread_mutex_t *m, const struct timespec *until, void *site)
+{
+    /* The context lookup comes before the attempt, so that only the push
+     * is inside the critical section. The entry is copied: it is this
+     * thread's, but a signal handler that locks could replace it. */
+    weft__ckthread_t *t = weft__ck_tls;
+    const weft__ckctx_t *e =
+        weft__likely(t != NULL && !t->busy) ? weft__ck_ctx_find(t, m, 0) : NULL;
+    weft__ckctx_t ec;
+    if (e != NULL)
+        ec = *e;
+    int r = weft__pm_trylock(m);
+    if (weft__likely(weft__pm_acquired(r))) {
+        if (weft__likely(e != NULL))
+            weft__pl_acquired_as(t, &ec, m, 0, site);
+        else
+            weft__pl_acquired_slow(m, WEFT__LK_PMUTEX, 0, site);
+        return r;
+    }
+    return weft__pm_lock_wait(m, r, until, site);
+}
+
+/* Every lock the leaf below does not finish. */
+static __attribute__((noinline)) int weft__pm_lock_full(pthread_mutex_t *m, void *site)
 {
     weft__pl_init();
     if (!weft__pl_watch())
         return weft__real_pthread_mutex_lock(m);
-    return weft__pm_lock_until(m, NULL, __builtin_return_address(0));
+    return weft__pm_lock_until(m, NULL, site);
+}
+
+/* Counting for a starvation report, or ending a trylock streak, after the
+ * leaf took a lock. */
+static __attribute__((noinline)) int weft__pm_locked_extra(weft__cknode_t *n)
+{
+    weft__ck_count_acquisition(n, 0);
+    weft__pl_progress();
+    return 0;
+}
+
+/* Checking is on and this thread is not inside the check layer. */
+static inline bool weft__pl_quiet(const weft__ckthread_t *t)
+{
+    return !t->busy && weft__pl_depth == 0 &&
+           (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
+}
+
+/*
+ * The common case as a leaf function: a default mutex (see
+ * weft__pm_trylock), free, taken in a held-lock context this thread has
+ * seen before. Everything it needs is checked first; anything else goes to
+ * the full path, which checks again.
+ */
+WEFT_PRELOAD_API int pthread_mutex_lock(pthread_mutex_t *m)
+{
+    void *site = __builtin_return_address(0);
+    weft__ckthread_t *t = weft__ck_tls;
+    uint32_t tid = weft__tls_tid;
+    if (weft__likely(t != NULL && tid != 0 && weft__pl_quiet(t) && m->__data.__kind == 0)) {
+        const weft__ckctx_t *e = weft__ck_ctx_find(t, m, 0);
+        if (weft__likely(e != NULL)) {
+            weft__cknode_t *n = e->n;
+            uint32_t gen = e->gen;
+            uint64_t sig = e->sig;
+            int unlocked = 0;
+            /* Acquire: pairs with the release exchange of the lock word in
+             * the unlock (glibc's, or the leaf's below). */
+            if (weft__likely(__atomic_compare_exchange_n(&m->__data.__lock, &unlocked, 1, false,
+                                                         __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))) {
+                m->__data.__owner = (int)tid;
+                m->__data.__nusers++;
+                weft__ck_push_at(t, t->nheld, n, gen, 0, site, m, sig);
+                if (weft__unlikely(
+                        __atomic_load_n(&weft__ck_hot.long_waiters, __ATOMIC_RELAXED) != 0 ||
+                        weft__pl_try_fails != 0))
+                    return weft__pm_locked_extra(n);
+                return 0;
+            }
+        }
+    }
+    return weft__pm_lock_full(m, site);
 }
 
 WEFT_PRELOAD_API int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk,
@@ -111,18 +210,57 @@ WEFT_PRELOAD_API int pthread_mutex_trylock(pthread_mutex_t *m)
     if (!weft__pl_watch())
         return r;
     void *site = __builtin_return_address(0);
-    weft__ck_lock_t cl = weft__pm_lock(m);
-    WEFT__PL_CALL(weft__check_acquire_post(&cl, WEFT__CK_TRY, weft__pm_acquired(r), site));
+    if (weft__pm_acquired(r))
+        weft__pl_acquired(m, WEFT__LK_PMUTEX, WEFT__CK_TRY, site);
     WEFT__PL_CALL(weft__pl_try_result(m, weft__pm_acquired(r), site));
     return r;
 }
 
-WEFT_PRELOAD_API int pthread_mutex_unlock(pthread_mutex_t *m)
+/* Every unlock the leaf below does not finish. */
+static __attribute__((noinline)) int weft__pm_unlock_full(pthread_mutex_t *m, void *site)
 {
     weft__pl_init();
-    if (weft__pl_watch())
-        weft__pl_unlocking(m, WEFT__LK_PMUTEX, __builtin_return_address(0));
-    return weft__real_pthread_mutex_unlock(m);
+    if (!weft__pl_watch())
+        return weft__real_pthread_mutex_unlock(m);
+    weft__ckthread_t *t = weft__pl_releasing(m, WEFT__LK_PMUTEX, site);
+    int r = weft__real_pthread_mutex_unlock(m);
+    if (t != NULL)
+        weft__ck_pop_top(t);
+    return r;
+}
+
+/* Waking a waiter, as glibc's unlock does when the lock word said so. */
+static __attribute__((noinline)) int weft__pm_wake(pthread_mutex_t *m)
+{
+    int saved_errno = errno;
+    (void)weft__futex_wake((uint32_t *)&m->__data.__lock, 1);
+    errno = saved_errno;
+    return 0;
+}
+
+/*
+ * The common release as a leaf: a default mutex on top of this thread's
+ * held stack. glibc's own unlock steps for that type, inline: clear the
+ * owner, count the user out, exchange the lock word with 0 and, if it said
+ * that someone waits (2), wake one waiter, process-private. Anything else
+ * goes to the full path (real unlock, ownership checks).
+ */
+WEFT_PRELOAD_API int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+    weft__ckthread_t *t = weft__ck_tls;
+    if (weft__likely(t != NULL && weft__pl_quiet(t) && m->__data.__kind == 0 &&
+                     weft__ck_on_top(t, m))) {
+        m->__data.__owner = 0;
+        m->__data.__nusers--;
+        /* Release: pairs with the acquire compare-and-swap of the next
+         * locker (glibc's or the leaf's). */
+        int old = __atomic_exchange_n(&m->__data.__lock, 0, __ATOMIC_RELEASE);
+        weft__ck_pop_top(t);
+        if (weft__unlikely(old > 1))
+            return weft__pm_wake(m);
+        return 0;
+    }
+    return weft__pm_unlock_full(m, __builtin_return_address(0));
 }
 
 WEFT_PRELOAD_API int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a)

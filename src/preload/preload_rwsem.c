@@ -20,27 +20,28 @@ static weft__ck_lock_t weft__prw_lock(pthread_rwlock_t *rw)
 typedef int (*weft__prw_try_fn)(pthread_rwlock_t *);
 typedef int (*weft__prw_clock_fn)(pthread_rwlock_t *, clockid_t, const struct timespec *);
 
-/* Try, then wait in slices, asking the check layer after each slice. */
-static int weft__prw_acquire(pthread_rwlock_t *rw, bool read, const struct timespec *until,
-                             void *site)
+/* The first attempt failed with r: wait in slices, asking the check layer
+ * after each slice. */
+static WEFT__COLD int weft__prw_wait(pthread_rwlock_t *rw, bool read, int r,
+                                    const struct timespec *until, void *site)
 {
     weft__ck_lock_t cl = weft__prw_lock(rw);
     unsigned f = read ? WEFT__CK_READ : 0;
-    weft__prw_try_fn try_fn = read ? weft__real_pthread_rwlock_tryrdlock
-                                   : weft__real_pthread_rwlock_trywrlock;
     weft__prw_clock_fn clock_fn = read ? weft__real_pthread_rwlock_clockrdlock
                                        : weft__real_pthread_rwlock_clockwrlock;
+    if (r != EBUSY)
+        return r;
     WEFT__PL_CALL(weft__check_acquire_pre(&cl, f, site));
-    int r = try_fn(rw);
-    uint64_t start = weft__now_ns();
+    uint64_t start = weft__now_ns(), now = start;
     while (r == EBUSY || r == ETIMEDOUT) {
-        struct timespec slice = weft__pl_after(WEFT__CHECK_SLICE_NS);
+        struct timespec slice = weft__pl_after(now, WEFT__CHECK_SLICE_NS);
         bool last = until != NULL && !weft__pl_before(&slice, until);
         r = clock_fn(rw, CLOCK_MONOTONIC, last ? until : &slice);
         if (r != ETIMEDOUT || last)
             break;
         int d = 0;
-        WEFT__PL_CALL(d = weft__check_blocked(&cl, f, weft__now_ns() - start));
+        now = weft__now_ns();
+        WEFT__PL_CALL(d = weft__check_blocked(&cl, f, now - start));
         if (d == -EDEADLK)
             weft__check_stop_hang();
     }
@@ -48,6 +49,19 @@ static int weft__prw_acquire(pthread_rwlock_t *rw, bool read, const struct times
     if (r == 0)
         weft__pl_progress();
     return r;
+}
+
+/* Try first: an acquisition that does not wait takes the inline fast path. */
+static inline __attribute__((always_inline)) int
+weft__prw_acquire(pthread_rwlock_t *rw, bool read, const struct timespec *until,
+                                    void *site)
+{
+    int r = read ? weft__real_pthread_rwlock_tryrdlock(rw) : weft__real_pthread_rwlock_trywrlock(rw);
+    if (weft__likely(r == 0)) {
+        weft__pl_acquired(rw, WEFT__LK_PRWLOCK, read ? WEFT__CK_READ : 0, site);
+        return 0;
+    }
+    return weft__prw_wait(rw, read, r, until, site);
 }
 
 WEFT_PRELOAD_API int pthread_rwlock_rdlock(pthread_rwlock_t *rw)
@@ -109,9 +123,8 @@ WEFT_PRELOAD_API int pthread_rwlock_clockwrlock(pthread_rwlock_t *rw, clockid_t 
 static int weft__prw_try(pthread_rwlock_t *rw, bool read, void *site)
 {
     int r = read ? weft__real_pthread_rwlock_tryrdlock(rw) : weft__real_pthread_rwlock_trywrlock(rw);
-    weft__ck_lock_t cl = weft__prw_lock(rw);
-    unsigned f = WEFT__CK_TRY | (read ? WEFT__CK_READ : 0);
-    WEFT__PL_CALL(weft__check_acquire_post(&cl, f, r == 0, site));
+    if (r == 0)
+        weft__pl_acquired(rw, WEFT__LK_PRWLOCK, WEFT__CK_TRY | (read ? WEFT__CK_READ : 0), site);
     WEFT__PL_CALL(weft__pl_try_result(rw, r == 0, site));
     return r;
 }
@@ -135,9 +148,13 @@ WEFT_PRELOAD_API int pthread_rwlock_trywrlock(pthread_rwlock_t *rw)
 WEFT_PRELOAD_API int pthread_rwlock_unlock(pthread_rwlock_t *rw)
 {
     weft__pl_init();
-    if (weft__pl_watch())
-        weft__pl_unlocking(rw, WEFT__LK_PRWLOCK, __builtin_return_address(0));
-    return weft__real_pthread_rwlock_unlock(rw);
+    if (!weft__pl_watch())
+        return weft__real_pthread_rwlock_unlock(rw);
+    weft__ckthread_t *t = weft__pl_releasing(rw, WEFT__LK_PRWLOCK, __builtin_return_address(0));
+    int r = weft__real_pthread_rwlock_unlock(rw);
+    if (t != NULL)
+        weft__ck_pop_top(t);
+    return r;
 }
 
 WEFT_PRELOAD_API int pthread_rwlock_init(pthread_rwlock_t *rw, const pthread_rwlockattr_t *a)
@@ -170,15 +187,16 @@ static weft__ck_lock_t weft__ps_lock(sem_t *s)
 static int weft__ps_wait(sem_t *s, const struct timespec *until, void *site)
 {
     weft__ck_lock_t cl = weft__ps_lock(s);
-    uint64_t start = weft__now_ns();
+    uint64_t start = weft__now_ns(), now = start;
     bool told = false;
     for (;;) {
-        struct timespec slice = weft__pl_after(WEFT__CHECK_SLICE_NS);
+        struct timespec slice = weft__pl_after(now, WEFT__CHECK_SLICE_NS);
         bool last = until != NULL && !weft__pl_before(&slice, until);
         int r = weft__real_sem_clockwait(s, CLOCK_MONOTONIC, last ? until : &slice);
         if (r == 0 || errno != ETIMEDOUT || last)
             return r;
-        uint64_t waited = weft__now_ns() - start;
+        now = weft__now_ns();
+        uint64_t waited = now - start;
         if (!told && waited >= weft__check_sem_wait_ns()) {
             told = true;
             WEFT__PL_CALL(weft__check_sem_waiting(&cl, waited, site));
