@@ -472,7 +472,9 @@ int weft__check_blocked(const weft__ck_lock_t *l, unsigned flags, uint64_t waite
     weft__cknode_t *n = __atomic_load_n(&t->waiting_on, __ATOMIC_RELAXED);
     if (n == NULL)
         return 0;
-    if (!t->wait_counted) {
+    /* Permits are not acquisitions: semaphores have their own report. */
+    bool sem = n->kind == WEFT__LK_SEM || n->kind == WEFT__LK_PSEM;
+    if (!sem && !t->wait_counted) {
         /* The wait has lasted a slice: from now on holders count their
          * acquisitions of n (see weft__ck_count_acquisition). seq_cst: a
          * holder that does not see this only delays a starvation report. */
@@ -494,9 +496,7 @@ int weft__check_blocked(const weft__ck_lock_t *l, unsigned flags, uint64_t waite
     } else if (len == 0) {
         t->deadlock_seen = 0;
     }
-    /* Starvation: past the threshold while others keep acquiring. Permits
-     * are not counted as acquisitions: semaphores have their own report. */
-    bool sem = n->kind == WEFT__LK_SEM || n->kind == WEFT__LK_PSEM;
+    /* Starvation: past the threshold while others keep acquiring. */
     uint64_t others = __atomic_load_n(&n->acquisitions, __ATOMIC_RELAXED) - t->wait_acq0;
     if (r == 0 && !sem && waited_ns >= weft__ck_starve_ns() && others >= 100)
         weft__ck_report_starvation(t, n, waited_ns, others);

@@ -150,7 +150,6 @@ void weft__check_sem_wait_begin(const weft__ck_lock_t *s)
     if (n != NULL) {
         t->waiting_gen = n->gen;
         t->deadlock_seen = 0;
-        t->wait_acq0 = 0;
         /* Release: pairs with the acquire loads in the wait-for walk. */
         __atomic_store_n(&t->waiting_on, n, __ATOMIC_RELEASE);
     }
