@@ -5,17 +5,21 @@
  * pinned to different CPUs (where there are two), so the victim's wake-up
  * never preempts the greedy thread in the instant the mutex is free. The
  * victim retries (for at most eight seconds) until one of its waits has
- * lasted twice the threshold, long enough for the report; the program
- * always exits 0 by itself. */
+ * lasted twice the threshold while the greedy thread took the mutex 400
+ * times (four times the detector's 100, since only acquisitions after the
+ * first slice count and a loaded machine slows the greedy thread down):
+ * long enough for the report. The program always exits 0 by itself. */
 // expect: starvation
 // env: WEFT_CHECK_STARVE_MS=200
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 static pthread_mutex_t M = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int stop, started;
+static atomic_ulong grabs; /* the greedy thread's acquisitions */
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -35,6 +39,7 @@ static void *greedy(void *x)
     while (!atomic_load(&stop)) {
         pthread_mutex_lock(&M);
         atomic_store(&started, 1);
+        atomic_fetch_add(&grabs, 1);
         uint64_t until = now_ns() + 1000000;
         while (now_ns() < until)
             ;
@@ -49,13 +54,16 @@ int main(void)
     pthread_create(&g, NULL, greedy, NULL);
     while (!atomic_load(&started))
         sched_yield();
-    uint64_t end = now_ns() + 8000000000ull, longest = 0;
-    while (longest < 400000000u && now_ns() < end) {
+    uint64_t end = now_ns() + 8000000000ull;
+    bool starved = false;
+    while (!starved && now_ns() < end) {
         uint64_t t0 = now_ns();
+        unsigned long g0 = atomic_load(&grabs);
         pthread_mutex_lock(&M);
         uint64_t waited = now_ns() - t0;
+        unsigned long overtaken = atomic_load(&grabs) - g0;
         pthread_mutex_unlock(&M);
-        longest = waited > longest ? waited : longest;
+        starved = waited >= 400000000u && overtaken >= 400;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
