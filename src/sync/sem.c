@@ -185,31 +185,38 @@ static int weft__sem_recheck(weft_sem_t *s, bool expired)
 }
 
 /* A checked wait: the semaphore as the check layer knows it, when the wait
- * began, whether the ledger was reported, and the caller's site. */
+ * began and the next wait-for walk is due, whether the ledger was
+ * reported, and the caller's site. */
 typedef struct weft__sem_ck {
     weft__ck_lock_t cl;
-    uint64_t start;
+    uint64_t start, next;
     bool told;
     void *site;
 } weft__sem_ck_t;
 
 /*
- * One slice of a checked wait. After it, the check layer walks the wait-for
- * graph (a deadlock ends the wait), and once the wait has lasted
- * WEFT_CHECK_SEM_WAIT_MS it explains who holds the permits. Returns like
- * weft__futex_wait (-ETIMEDOUT only for d), or -EDEADLK.
+ * One sleep of a checked wait, at most until the next walk is due. Then
+ * the check layer walks the wait-for graph (a deadlock ends the wait; the
+ * walks are a slice apart, so that two in a row mean a stable cycle), and
+ * once the wait has lasted WEFT_CHECK_SEM_WAIT_MS it explains who holds the
+ * permits. Returns 0 (re-check), -ETIMEDOUT (d passed) or -EDEADLK.
  */
 static int weft__sem_wait_checked(weft_sem_t *s, const weft__deadline_t *d, weft__sem_ck_t *ck)
 {
+    uint64_t now = weft__now_ns();
     weft__deadline_t slice;
-    (void)weft__deadline_init(&slice, WEFT__CHECK_SLICE_NS);
+    (void)weft__deadline_init(&slice, (int64_t)(ck->next > now ? ck->next - now : 0));
     bool last = d != NULL && !d->forever &&
                 (d->at.tv_sec < slice.at.tv_sec ||
                  (d->at.tv_sec == slice.at.tv_sec && d->at.tv_nsec <= slice.at.tv_nsec));
     int r = weft__futex_wait(weft__sem_futex(s), 0, last ? d : &slice);
     if (r == -ETIMEDOUT && last)
         return r;
-    uint64_t waited = weft__now_ns() - ck->start;
+    now = weft__now_ns();
+    if (now < ck->next)
+        return 0;
+    ck->next = now + WEFT__CHECK_SLICE_NS;
+    uint64_t waited = now - ck->start;
     if (weft__check_blocked(&ck->cl, 0, waited) == -EDEADLK)
         return -EDEADLK;
     if (!ck->told && waited >= weft__check_sem_wait_ns()) {
@@ -228,10 +235,11 @@ static int weft__sem_wait_checked(weft_sem_t *s, const weft__deadline_t *d, weft
  */
 static int weft__sem_park(weft_sem_t *s, const weft__deadline_t *d, void *site)
 {
-    weft__sem_ck_t ck = {{s, s->_name, WEFT__LK_SEM}, 0, false, site};
+    weft__sem_ck_t ck = {{s, s->_name, WEFT__LK_SEM}, 0, 0, false, site};
     bool checked = site != NULL && weft__sem_checking();
     if (checked) {
         ck.start = weft__now_ns();
+        ck.next = ck.start + WEFT__CHECK_SLICE_NS;
         weft__check_sem_wait_begin(&ck.cl);
     }
     int r;
