@@ -138,7 +138,9 @@ WEFT_API int weft_sem_init(weft_sem_t *s, unsigned permits, const char *name);
 WEFT_API int weft_sem_destroy(weft_sem_t *s);
 /*
  * Take one permit, waiting as long as it takes. A NULL s is a programming
- * error: weft reports it and aborts. Thread-safe.
+ * error: weft reports it and aborts. With checking on, a wait that can never
+ * end (every permit held by threads blocked on the caller) is reported and
+ * the process stopped rather than left hanging. Thread-safe.
  */
 WEFT_API void weft_sem_acquire(weft_sem_t *s);
 /* Take one permit if one is available, never waiting: 0, -EAGAIN, or
@@ -146,8 +148,9 @@ WEFT_API void weft_sem_acquire(weft_sem_t *s);
 WEFT_API int weft_sem_tryacquire(weft_sem_t *s);
 /*
  * Take one permit, waiting at most timeout_ns (0: try once; WEFT_FOREVER:
- * no limit): 0, -ETIMEDOUT, or -EINVAL for a NULL s or a negative timeout
- * other than WEFT_FOREVER. A waiter that times out takes nothing and never
+ * no limit): 0, -ETIMEDOUT, -EDEADLK (with checking on) when every permit
+ * is held by threads blocked in a wait-for cycle through the caller, or
+ * -EINVAL for a NULL s or a negative timeout other than WEFT_FOREVER. A waiter that times out takes nothing and never
  * swallows a release meant for another waiter. Thread-safe.
  */
 WEFT_API int weft_sem_timedacquire(weft_sem_t *s, int64_t timeout_ns);
@@ -211,13 +214,16 @@ WEFT_API int weft_rwlock_tryrdlock(weft_rwlock_t *rw) WEFT_TRY_ACQUIRE_SHARED(0,
 WEFT_API int weft_rwlock_trywrlock(weft_rwlock_t *rw) WEFT_TRY_ACQUIRE(0, rw);
 /*
  * Read hold, waiting at most timeout_ns: 0, -ETIMEDOUT, -EDEADLK if the
- * caller holds the write lock, -EINVAL for a NULL rw or a bad timeout.
+ * caller holds the write lock (or, with checking on, when waiting would
+ * close a wait-for cycle, such as a second read hold behind a waiting
+ * writer), -EINVAL for a NULL rw or a bad timeout.
  */
 WEFT_API int weft_rwlock_timedrdlock(weft_rwlock_t *rw, int64_t timeout_ns)
     WEFT_TRY_ACQUIRE_SHARED(0, rw);
 /*
  * Write hold, waiting at most timeout_ns: 0, -ETIMEDOUT, -EDEADLK if the
- * caller already holds the write lock, -EINVAL for a NULL rw or a bad
+ * caller already holds the write lock (or, with checking on, when waiting
+ * would close a wait-for cycle), -EINVAL for a NULL rw or a bad
  * timeout. While it waits, new readers wait too; when it gives up, they go.
  */
 WEFT_API int weft_rwlock_timedwrlock(weft_rwlock_t *rw, int64_t timeout_ns)
@@ -269,7 +275,9 @@ WEFT_API int weft_fairlock_trylock(weft_fairlock_t *l) WEFT_TRY_ACQUIRE(0, l);
 /*
  * Acquire in arrival order, waiting at most timeout_ns: 0, -ETIMEDOUT (the
  * caller has left the queue and the lock works on for the others), -EDEADLK
- * if the caller already holds l, -EINVAL for a NULL l or a bad timeout.
+ * if the caller already holds l (or, with checking on, when waiting would
+ * close a wait-for cycle; the caller has then left the queue), -EINVAL
+ * for a NULL l or a bad timeout.
  */
 WEFT_API int weft_fairlock_timedlock(weft_fairlock_t *l, int64_t timeout_ns)
     WEFT_TRY_ACQUIRE(0, l);

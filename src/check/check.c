@@ -465,14 +465,15 @@ int weft__check_release(const weft__ck_lock_t *l, unsigned flags, void *site)
 int weft__check_blocked(const weft__ck_lock_t *l, unsigned flags, uint64_t waited_ns)
 {
     (void)l;
-    (void)flags;
     weft__ckthread_t *t = weft__ck_self();
     if (t == NULL || t->busy)
         return 0;
     weft__cknode_t *n = __atomic_load_n(&t->waiting_on, __ATOMIC_RELAXED);
     if (n == NULL)
         return 0;
-    if (!t->wait_counted) {
+    /* Permits are not acquisitions: semaphores have their own report. */
+    bool sem = n->kind == WEFT__LK_SEM || n->kind == WEFT__LK_PSEM;
+    if (!sem && !t->wait_counted) {
         /* The wait has lasted a slice: from now on holders count their
          * acquisitions of n (see weft__ck_count_acquisition). seq_cst: a
          * holder that does not see this only delays a starvation report. */
@@ -486,17 +487,17 @@ int weft__check_blocked(const weft__ck_lock_t *l, unsigned flags, uint64_t waite
     weft__ckthread_t *who[16];
     int len = weft__ck_waitfor_cycle(t, n, cyc, who, 16);
     int r = 0;
-    /* A real deadlock is stable: require the same cycle on two consecutive
-     * slices, so a walk that raced with a release never reports. */
+    /* A real deadlock is stable: require a cycle on two consecutive slices,
+     * so a walk that raced with a release never reports. */
     if (len > 0 && ++t->deadlock_seen >= 2) {
-        weft__ck_report_deadlock(t, cyc, who, len);
+        weft__ck_report_waitfor(t, cyc, who, len, flags);
         r = -EDEADLK;
     } else if (len == 0) {
         t->deadlock_seen = 0;
     }
     /* Starvation: past the threshold while others keep acquiring. */
     uint64_t others = __atomic_load_n(&n->acquisitions, __ATOMIC_RELAXED) - t->wait_acq0;
-    if (r == 0 && waited_ns >= weft__ck_starve_ns() && others >= 100)
+    if (r == 0 && !sem && waited_ns >= weft__ck_starve_ns() && others >= 100)
         weft__ck_report_starvation(t, n, waited_ns, others);
     t->busy = false;
     return r;
@@ -520,4 +521,47 @@ void weft__check_self_deadlock(const weft__ck_lock_t *l, void *site)
 unsigned weft_check_report_count(void)
 {
     return __atomic_load_n(&weft__ck.reports, __ATOMIC_RELAXED);
+}
+
+/* ---- holders, for the wait-for walk and its report ------------------------ */
+
+static bool weft__ck_listed(weft__ckthread_t *const *out, int k, const weft__ckthread_t *o)
+{
+    for (int i = 0; i < k; i++)
+        if (out[i] == o)
+            return true;
+    return false;
+}
+
+/* Walks the thread list like weft__ck_owner(), without the lock. */
+int weft__ck_holders(weft__cknode_t *n, weft__ckthread_t **out, int max)
+{
+    int k = 0;
+    for (weft__ckthread_t *o = __atomic_load_n(&weft__ck.threads, __ATOMIC_ACQUIRE); o != NULL;
+         o = o->next) {
+        if (__atomic_load_n(&o->exited, __ATOMIC_ACQUIRE))
+            continue;
+        int f = weft__ck_held_by(o, n, NULL);
+        if (f < 0)
+            continue;
+        if (!(f & WEFT__CK_READ)) {
+            out[0] = o; /* an exclusive holder is the only one */
+            return 1;
+        }
+        if (k < max && !weft__ck_listed(out, k, o))
+            out[k++] = o;
+    }
+    return k;
+}
+
+int weft__ck_held_by(const weft__ckthread_t *o, const weft__cknode_t *n, void **site)
+{
+    unsigned k = __atomic_load_n(&o->nheld, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < k && i < WEFT__CK_HELD_MAX; i++)
+        if (__atomic_load_n(&o->held[i].n, __ATOMIC_RELAXED) == n) {
+            if (site != NULL)
+                *site = __atomic_load_n(&o->held[i].site, __ATOMIC_RELAXED);
+            return (int)__atomic_load_n(&o->held[i].flags, __ATOMIC_RELAXED);
+        }
+    return -1;
 }

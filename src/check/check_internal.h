@@ -70,6 +70,8 @@ typedef struct weft__cknode {
     /* semaphores: the permit ledger; protected by weft__ck.lock */
     struct weft__ckpermit *permits;
     bool sem_resource;             /* a permit was released by its taker */
+    bool sem_signal;               /* a permit was released by a thread holding none */
+    uint32_t ledger_gen;           /* the life the three fields above describe */
     uint64_t acquisitions;         /* atomic, relaxed; counted only while some thread
                                       waits (nwaiting), by exclusive holders (the lock
                                       serialises them); read by the waiters */
@@ -308,6 +310,13 @@ static inline size_t weft__ck_eslot(uint64_t key)
 /* The thread holding n exclusively (from the threads' held stacks), with
  * where it acquired it; NULL if none. Racy by nature: a snapshot. */
 weft__ckthread_t *weft__ck_owner(weft__cknode_t *n, void **site);
+/* Who keeps a waiter of n waiting, from the held stacks: the exclusive
+ * holder alone if there is one, else every shared holder (each thread
+ * once, at most max). Returns how many were stored. A snapshot. */
+int weft__ck_holders(weft__cknode_t *n, weft__ckthread_t **out, int max);
+/* How thread o holds n: its held-stack flags, or -1 if it does not; *site
+ * gets where it acquired n. A snapshot. */
+int weft__ck_held_by(const weft__ckthread_t *o, const weft__cknode_t *n, void **site);
 const char *weft__ck_label(const weft__cknode_t *n, char *buf, size_t len);
 
 /* graph.c */
@@ -335,11 +344,21 @@ void weft__ck_report_inversion(weft__ckthread_t *t, weft__ckedge_t **cyc, int n,
                                weft__cknode_t **nodes);
 void weft__ck_report_deadlock(weft__ckthread_t *t, weft__cknode_t **cyc, weft__ckthread_t **who,
                               int len);
+/* The same, for a wait-for cycle found by t's walk; `flags` describe t's
+ * own wait (WEFT__CK_READ for a read lock). */
+void weft__ck_report_waitfor(weft__ckthread_t *t, weft__cknode_t **cyc, weft__ckthread_t **who,
+                             int len, unsigned flags);
 void weft__ck_report_bad_unlock(weft__ckthread_t *t, weft__cknode_t *n, void *site);
 void weft__ck_report_destroy_held(weft__ckthread_t *t, const weft__ck_lock_t *l);
 
 /* ledger.c: semaphore permits */
 void weft__ck_permits_at_exit(weft__ckthread_t *t);
+/* The threads holding permits of semaphore n (each once, at most max), or
+ * -1 when the ledger cannot name them all: the semaphore has been used for
+ * signalling, a holder has exited, or there are more than max. */
+int weft__ck_permit_holders(weft__cknode_t *n, weft__ckthread_t **out, int max);
+/* Where thread o took its newest permit of n (NULL if it holds none). */
+void *weft__ck_permit_site(weft__cknode_t *n, const weft__ckthread_t *o);
 void weft__ck_report_starvation(weft__ckthread_t *t, weft__cknode_t *n, uint64_t waited_ns,
                                 uint64_t others);
 

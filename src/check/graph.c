@@ -203,27 +203,103 @@ void weft__ck_add_edges(weft__ckthread_t *t, weft__cknode_t *to, unsigned flags,
 }
 
 /*
- * Walk lock -> owner -> the lock that owner waits on -> ... and return the
- * cycle length if it comes back to `t`. Reads other threads' state without
- * the lock (acquire loads): a walk can be stale, which is why the caller
- * asks for the same answer on two consecutive slices.
+ * ---- the wait-for walk -------------------------------------------------
+ *
+ * A blocked thread waits for the threads that hold what it wants:
+ *  - a lock held exclusively: its owner;
+ *  - a lock held shared (an rwlock): every reader. A writer gets in only
+ *    when all of them have left, so one reader that never leaves keeps it
+ *    out for ever. A reader that waits on a read-held weft rwlock waits
+ *    behind a queued writer (writer preference), which in turn waits for
+ *    the same readers: it too is kept out for ever by one reader that
+ *    never leaves. Either way, ONE holder stuck in a wait that leads back
+ *    is a deadlock (the AND case);
+ *  - a semaphore: any single release lets the waiter in, so it is stuck
+ *    only if EVERY permit holder is stuck in a wait that leads back (the OR
+ *    case). Only semaphores whose ledger names every holder qualify: none
+ *    on which a thread has released a permit it did not take (signalling),
+ *    none with a permit held by an exited thread (a leak, reported as such).
+ *
+ * The walk starts at the waiting thread (the root) and succeeds when every
+ * branch it must follow comes back to the root: the threads it passed then
+ * form a closed set, each waiting only for members of the set. A branch
+ * that meets a thread already on the path, other than the root, counts as
+ * failed: that cycle does not contain the root, and its own threads report
+ * it. The walk reads other threads' state without the lock (acquire loads
+ * and relaxed held stacks): it can be stale, which is why the caller asks
+ * for a cycle on two consecutive slices.
  */
+
+#define WEFT__CK_FANOUT 8        /* holders followed per lock */
+#define WEFT__CK_WALK_BUDGET 256 /* holders visited per walk, in all */
+
+typedef struct weft__ckwalk {
+    weft__ckthread_t *root;
+    weft__cknode_t **cyc;   /* cyc[i]: what who[i-1] (the root for i = 0) waits for */
+    weft__ckthread_t **who; /* who[i]: a holder of cyc[i] */
+    int max;
+    int budget;
+} weft__ckwalk_t;
+
+static bool weft__ck_is_sem(const weft__cknode_t *n)
+{
+    return n->kind == WEFT__LK_SEM || n->kind == WEFT__LK_PSEM;
+}
+
+static int weft__ck_stuck(weft__ckwalk_t *w, weft__cknode_t *n, int pos);
+
+/* Holder o of cyc[pos]: the length of the cycle through it, or 0. */
+static int weft__ck_via(weft__ckwalk_t *w, weft__cknode_t *n, weft__ckthread_t *o, int pos)
+{
+    if (--w->budget < 0)
+        return 0;
+    w->cyc[pos] = n;
+    w->who[pos] = o;
+    if (o == w->root)
+        return pos + 1;
+    for (int i = 0; i < pos; i++)
+        if (w->who[i] == o)
+            return 0;
+    /* Acquire: pairs with the release store of waiting_on in
+     * weft__check_acquire_pre() and weft__check_sem_wait_begin(). */
+    weft__cknode_t *m = __atomic_load_n(&o->waiting_on, __ATOMIC_ACQUIRE);
+    return m != NULL ? weft__ck_stuck(w, m, pos + 1) : 0;
+}
+
+/* Every permit holder must lead back; the path kept is the first one's,
+ * so it is walked last. */
+static int weft__ck_stuck_sem(weft__ckwalk_t *w, weft__cknode_t *n, int pos)
+{
+    weft__ckthread_t *h[WEFT__CK_FANOUT];
+    int k = weft__ck_permit_holders(n, h, WEFT__CK_FANOUT);
+    if (k <= 0)
+        return 0;
+    for (int i = k - 1; i > 0; i--)
+        if (weft__ck_via(w, n, h[i], pos) == 0)
+            return 0;
+    return weft__ck_via(w, n, h[0], pos);
+}
+
+/* The waiter of cyc[pos] waits for n: the cycle length, or 0. */
+static int weft__ck_stuck(weft__ckwalk_t *w, weft__cknode_t *n, int pos)
+{
+    if (pos >= w->max)
+        return 0;
+    if (weft__ck_is_sem(n))
+        return weft__ck_stuck_sem(w, n, pos);
+    weft__ckthread_t *h[WEFT__CK_FANOUT];
+    int k = weft__ck_holders(n, h, WEFT__CK_FANOUT);
+    for (int i = 0; i < k; i++) {
+        int len = weft__ck_via(w, n, h[i], pos);
+        if (len > 0)
+            return len;
+    }
+    return 0;
+}
+
 int weft__ck_waitfor_cycle(weft__ckthread_t *t, weft__cknode_t *n, weft__cknode_t **cyc,
                            weft__ckthread_t **who, int max)
 {
-    int len = 0;
-    while (n != NULL && len < max) {
-        weft__ckthread_t *o = weft__ck_owner(n, NULL);
-        if (o == NULL)
-            return 0;
-        cyc[len] = n;
-        who[len] = o;
-        len++;
-        if (o == t)
-            return len;
-        /* Acquire: pairs with the release store of waiting_on in
-         * weft__check_acquire_pre(). */
-        n = __atomic_load_n(&o->waiting_on, __ATOMIC_ACQUIRE);
-    }
-    return 0;
+    weft__ckwalk_t w = {t, cyc, who, max, WEFT__CK_WALK_BUDGET};
+    return weft__ck_stuck(&w, n, 0);
 }

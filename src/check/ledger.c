@@ -8,6 +8,14 @@
  * is a resource limiter; only those report a thread that exits with permits
  * still written against it (a leak). Semaphores used purely for signalling
  * (acquired by one thread, released by another) never report leaks.
+ *
+ * Wait-for: a thread blocked on a semaphore waits for the ledger's holders
+ * (see the walk in graph.c). That is trusted only while the ledger can be
+ * the whole truth: once a thread releases a permit it did not take, the
+ * semaphore is a signal, anyone may release it, and it is never followed.
+ *
+ * A ledger belongs to one life of its semaphore (init starts a new one): it
+ * is emptied the first time it is touched in a new life.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +37,21 @@ uint64_t weft__check_sem_wait_ns(void)
     return v;
 }
 
+/* Caller holds weft__ck.lock. Forget what an earlier life wrote down. */
+static void weft__ck_ledger_life(weft__cknode_t *n)
+{
+    if (n->ledger_gen == n->gen)
+        return;
+    while (n->permits != NULL) {
+        weft__ckpermit_t *p = n->permits;
+        n->permits = p->next;
+        free(p);
+    }
+    n->sem_resource = false;
+    n->sem_signal = false;
+    n->ledger_gen = n->gen;
+}
+
 void weft__check_sem_acquired(const weft__ck_lock_t *s, void *site)
 {
     weft__ckthread_t *t = weft__ck_self();
@@ -43,6 +66,7 @@ void weft__check_sem_acquired(const weft__ck_lock_t *s, void *site)
         p->since_ns = weft__now_ns();
         p->thread = t;
         weft__rawlock_lock(&weft__ck.lock);
+        weft__ck_ledger_life(n);
         p->next = n->permits;
         n->permits = p;
         weft__rawlock_unlock(&weft__ck.lock);
@@ -61,6 +85,7 @@ void weft__check_sem_released(const weft__ck_lock_t *s, void *site)
     weft__ckpermit_t *victim = NULL;
     if (n != NULL) {
         weft__rawlock_lock(&weft__ck.lock);
+        weft__ck_ledger_life(n);
         weft__ckpermit_t **pp, **mine = NULL, **oldest = NULL;
         for (pp = &n->permits; *pp != NULL; pp = &(*pp)->next) {
             if (mine == NULL && (*pp)->thread == t)
@@ -70,6 +95,8 @@ void weft__check_sem_released(const weft__ck_lock_t *s, void *site)
         pp = mine != NULL ? mine : oldest;
         if (mine != NULL)
             n->sem_resource = true;
+        else
+            n->sem_signal = true;
         if (pp != NULL) {
             victim = *pp;
             *pp = victim->next;
@@ -78,6 +105,63 @@ void weft__check_sem_released(const weft__ck_lock_t *s, void *site)
     }
     free(victim);
     t->busy = false;
+}
+
+int weft__ck_permit_holders(weft__cknode_t *n, weft__ckthread_t **out, int max)
+{
+    int k = 0;
+    weft__rawlock_lock(&weft__ck.lock);
+    bool trusted = n->ledger_gen == n->gen && !n->sem_signal;
+    for (weft__ckpermit_t *p = trusted ? n->permits : NULL; p != NULL && k >= 0; p = p->next) {
+        bool listed = false;
+        for (int i = 0; i < k && !listed; i++)
+            listed = out[i] == p->thread;
+        if (__atomic_load_n(&p->thread->exited, __ATOMIC_ACQUIRE) || (!listed && k == max))
+            k = -1;
+        else if (!listed)
+            out[k++] = p->thread;
+    }
+    weft__rawlock_unlock(&weft__ck.lock);
+    return trusted ? k : -1;
+}
+
+void *weft__ck_permit_site(weft__cknode_t *n, const weft__ckthread_t *o)
+{
+    void *site = NULL;
+    weft__rawlock_lock(&weft__ck.lock);
+    for (weft__ckpermit_t *p = n->permits; p != NULL && site == NULL; p = p->next)
+        if (p->thread == o)
+            site = p->site;
+    weft__rawlock_unlock(&weft__ck.lock);
+    return site;
+}
+
+/*
+ * The waiting state of a semaphore wait, for wait-for walks. Only this
+ * thread writes its waiting fields; walkers read waiting_on with acquire.
+ */
+void weft__check_sem_wait_begin(const weft__ck_lock_t *s)
+{
+    weft__ckthread_t *t = weft__ck_self();
+    if (t == NULL || t->busy)
+        return;
+    t->busy = true;
+    weft__cknode_t *n = weft__ck_node(t, s, NULL);
+    if (n != NULL) {
+        t->waiting_gen = n->gen;
+        t->deadlock_seen = 0;
+        /* Release: pairs with the acquire loads in the wait-for walk. */
+        __atomic_store_n(&t->waiting_on, n, __ATOMIC_RELEASE);
+    }
+    t->busy = false;
+}
+
+void weft__check_sem_wait_end(const weft__ck_lock_t *s)
+{
+    (void)s;
+    weft__ckthread_t *t = weft__ck_self();
+    if (t != NULL) /* even when busy: a stale wait would mislead every walk */
+        __atomic_store_n(&t->waiting_on, NULL, __ATOMIC_RELEASE);
 }
 
 /* Lists the ledger of n into the report. Caller holds weft__ck.lock. */

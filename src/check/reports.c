@@ -24,7 +24,12 @@ const char *weft__ck_label(const weft__cknode_t *n, char *buf, size_t len)
         snprintf(buf, len, "%s", f.function);
         return buf;
     }
-    const char *k = n->kind == WEFT__LK_PRWLOCK ? "rwlock" : n->kind == WEFT__LK_PSEM ? "sem" : "mutex";
+    static const char *const kinds[] = {
+        [WEFT__LK_MUTEX] = "mutex", [WEFT__LK_RWLOCK] = "rwlock", [WEFT__LK_FAIRLOCK] = "fairlock",
+        [WEFT__LK_SEM] = "sem",     [WEFT__LK_PMUTEX] = "mutex",  [WEFT__LK_PRWLOCK] = "rwlock",
+        [WEFT__LK_PSEM] = "sem",
+    };
+    const char *k = n->kind >= 0 && n->kind <= WEFT__LK_PSEM ? kinds[n->kind] : "lock";
     if (n->first_site != NULL) {
         weft__symbolize(n->first_site, 1, &f);
         if (f.file[0]) {
@@ -131,45 +136,116 @@ void weft__ck_report_inversion(weft__ckthread_t *t, weft__ckedge_t **cyc, int n,
     weft__ck_emit(&b, "lock-order-inversion", title);
 }
 
-void weft__ck_report_deadlock(weft__ckthread_t *t, weft__cknode_t **cyc, weft__ckthread_t **who,
-                              int len)
+/* How a hop's holder keeps its waiter out, for the report's wording. */
+enum { WEFT__HOP_OWNER, WEFT__HOP_SHARED, WEFT__HOP_PERMIT };
+
+static int weft__ck_hop(weft__cknode_t *n, const weft__ckthread_t *o, void **site)
+{
+    *site = NULL;
+    if (n->kind == WEFT__LK_SEM || n->kind == WEFT__LK_PSEM) {
+        *site = weft__ck_permit_site(n, o);
+        return WEFT__HOP_PERMIT;
+    }
+    int f = weft__ck_held_by(o, n, site);
+    return f >= 0 && (f & WEFT__CK_READ) ? WEFT__HOP_SHARED : WEFT__HOP_OWNER;
+}
+
+static const char *weft__ck_deadlock_title(weft__ckthread_t *t, weft__cknode_t *n, int len,
+                                           unsigned flags)
+{
+    if (len > 1)
+        return "deadlock: threads wait for each other in a cycle";
+    void *site;
+    switch (weft__ck_hop(n, t, &site)) {
+    case WEFT__HOP_PERMIT:
+        return "deadlock: thread waits for a permit while it holds every permit itself";
+    case WEFT__HOP_SHARED:
+        return (flags & WEFT__CK_READ)
+                   ? "deadlock: thread read-locks again a lock it holds shared while a writer waits"
+                   : "deadlock: thread write-locks a lock it holds shared";
+    default:
+        return "deadlock: thread re-locks a lock it holds";
+    }
+}
+
+/* For a semaphore hop: every holder (the walk found each of them blocked
+ * in a wait that leads back), since one release would have sufficed. */
+static void weft__ck_other_holders(weft__ckbuf_t *b, weft__cknode_t *n, const weft__ckthread_t *o)
+{
+    weft__ckthread_t *h[8];
+    int k = weft__ck_permit_holders(n, h, 8);
+    weft__ck_jprintf(b, ",\"permit_holders\":[");
+    for (int i = 0; i < k; i++)
+        weft__ck_jprintf(b, "%s%u", i ? "," : "", h[i]->tid);
+    weft__ck_jprintf(b, "]");
+    if (k < 2)
+        return;
+    weft__ck_printf(b, "    the other permits are held by threads blocked in the cycle too:");
+    for (int i = 0; i < k; i++)
+        if (h[i] != o)
+            weft__ck_printf(b, " %u", h[i]->tid);
+    weft__ck_printf(b, "\n");
+}
+
+/* One line per thread of the cycle: what it waits for, who holds it. */
+static void weft__ck_deadlock_hop(weft__ckbuf_t *b, int i, weft__ckthread_t *waiter,
+                                  weft__cknode_t *n, weft__ckthread_t *holder)
+{
+    static const char *const jhow[] = {"owner", "shared", "permit"};
+    char l[160], site[320];
+    void *osite;
+    int hop = weft__ck_hop(n, holder, &osite);
+    weft__frame_t f;
+    weft__ck_label(n, l, sizeof l);
+    weft__symbolize(osite, 1, &f);
+    weft__frame_format(&f, site, sizeof site);
+    if (hop == WEFT__HOP_PERMIT)
+        weft__ck_printf(b,
+                        "  thread %u waits for a permit of %s; thread %u holds a permit of it "
+                        "(acquired at %s)\n",
+                        waiter->tid, l, holder->tid, site);
+    else
+        weft__ck_printf(b, "  thread %u waits for %s, held%s by thread %u (acquired at %s)\n",
+                        waiter->tid, l, hop == WEFT__HOP_SHARED ? " shared" : "", holder->tid,
+                        site);
+    weft__ck_jprintf(b, "%s{\"thread\":%u,\"waits_for\":", i ? "," : "", waiter->tid);
+    weft__ck_jstr(b, l);
+    weft__ck_jprintf(b, ",\"held_by\":%u,\"how\":\"%s\",\"held_since\":", holder->tid, jhow[hop]);
+    weft__ck_jstr(b, site);
+    if (hop == WEFT__HOP_PERMIT)
+        weft__ck_other_holders(b, n, holder);
+    weft__ck_jprintf(b, "}");
+}
+
+void weft__ck_report_waitfor(weft__ckthread_t *t, weft__cknode_t **cyc, weft__ckthread_t **who,
+                             int len, unsigned flags)
 {
     if (!weft__ck_report_once(weft__ck_key("deadlock", cyc, len)))
         return;
     weft__ckbuf_t b = {0};
-    const char *title = len == 1 ? "deadlock: thread re-locks a lock it holds"
-                                 : "deadlock: threads wait for each other in a cycle";
     weft__symbolize_begin();
+    const char *title = weft__ck_deadlock_title(t, cyc[0], len, flags);
     weft__ck_head(&b, "deadlock", title);
     weft__ck_chain(&b, cyc, len);
     weft__ck_jprintf(&b, ",\"threads\":[");
-    char l[160], site[320];
-    for (int i = 0; i < len; i++) {
-        /* Thread who[i-1] waits for cyc[i]; who[i] holds it. The waiter of
-         * cyc[0] is t itself. */
-        weft__ckthread_t *waiter = i == 0 ? t : who[i - 1];
-        weft__ck_label(cyc[i], l, sizeof l);
-        weft__frame_t f;
-        void *osite = NULL;
-        (void)weft__ck_owner(cyc[i], &osite);
-        weft__symbolize(osite, 1, &f);
-        weft__frame_format(&f, site, sizeof site);
-        weft__ck_printf(&b, "  thread %u waits for %s, held by thread %u (acquired at %s)\n",
-                        waiter->tid, l, who[i]->tid, site);
-        weft__ck_jprintf(&b, "%s{\"thread\":%u,\"waits_for\":", i ? "," : "", waiter->tid);
-        weft__ck_jstr(&b, l);
-        weft__ck_jprintf(&b, ",\"held_by\":%u,\"held_since\":", who[i]->tid);
-        weft__ck_jstr(&b, site);
-        weft__ck_jprintf(&b, "}");
-    }
+    /* Thread who[i-1] waits for cyc[i]; who[i] holds it. The waiter of
+     * cyc[0] is t itself. */
+    for (int i = 0; i < len; i++)
+        weft__ck_deadlock_hop(&b, i, i == 0 ? t : who[i - 1], cyc[i], who[i]);
     weft__ck_jprintf(&b, "],\"stack\":");
     void *bt[WEFT__BT_MAX];
-    int nbt = weft__backtrace(bt, WEFT__BT_MAX, 2);
+    int nbt = weft__backtrace(bt, WEFT__BT_MAX, 3);
     weft__ck_printf(&b, "  thread %u is blocked at:\n", t->tid);
     weft__ck_stack(&b, bt, nbt, "    ");
     weft__ck_printf(&b, "\n    *** DEADLOCK ***\n");
     weft__symbolize_end();
     weft__ck_emit(&b, "deadlock", title);
+}
+
+void weft__ck_report_deadlock(weft__ckthread_t *t, weft__cknode_t **cyc, weft__ckthread_t **who,
+                              int len)
+{
+    weft__ck_report_waitfor(t, cyc, who, len, 0);
 }
 
 static void weft__ck_here(weft__ckbuf_t *b, const char *what)

@@ -76,6 +76,11 @@ void weft__check_sem_released(const weft__ck_lock_t *s, void *site);
 uint64_t weft__check_sem_wait_ns(void);
 /* A waiter that has waited past the threshold: explain who holds permits. */
 void weft__check_sem_waiting(const weft__ck_lock_t *s, uint64_t waited_ns, void *site);
+/* Around a blocking semaphore wait: makes the waiter visible to wait-for
+ * walks (it then calls weft__check_blocked after each slice). No order
+ * edges: a semaphore is not a lock. */
+void weft__check_sem_wait_begin(const weft__ck_lock_t *s);
+void weft__check_sem_wait_end(const weft__ck_lock_t *s);
 
 /* Livelock: a retry loop (weft_backoff, trylock loops) failing repeatedly. */
 void weft__check_retry_failed(const void *key, const char *what, uint32_t failures, void *site);

@@ -45,6 +45,15 @@
  * meanwhile, it owns the lock and reports success; otherwise it unlinks its
  * record and leaves.
  *
+ * Checked waits. With the check layer on, a queued waiter wakes at least
+ * every WEFT__CHECK_SLICE_NS so that it can walk the wait-for graph. Its
+ * record stays linked while it is awake, so it keeps its place in line, and
+ * a hand-off made meanwhile is not lost: `granted` is set before the wake,
+ * and the waiter tests it before every sleep (futex_wait also refuses to
+ * sleep once it is 1). When the walk finds a deadlock the waiter leaves as
+ * on a timeout: under _qlock it either finds the lock granted (and keeps
+ * it: the cycle is broken) or unlinks itself.
+ *
  * Waking a record that its owner may already have left: the waker calls
  * futex_wake(&w->granted) after w may have returned from the lock call.
  * A process-private futex wake only hashes the address and never touches
@@ -80,6 +89,18 @@ struct weft__fair_waiter {
 static inline uint32_t weft__fair_owner(uint32_t s)
 {
     return s & ~WEFT__QUEUED;
+}
+
+/* A checked wait: the lock as the check layer knows it, when the first
+ * sleep began (0: not yet) and when the next wait-for walk is due. */
+typedef struct weft__fair_ck {
+    weft__ck_lock_t cl;
+    uint64_t start, next;
+} weft__fair_ck_t;
+
+static bool weft__fair_checking(void)
+{
+    return (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
 }
 
 static const char *weft__fair_name(const weft_fairlock_t *l)
@@ -220,8 +241,13 @@ int weft_fairlock_init(weft_fairlock_t *l, const char *name)
     l->_tail = NULL;
     l->_name = name;
     l->_check = NULL;
-    if (WEFT__INSTRUMENTED())
+    if (WEFT__INSTRUMENTED()) {
         weft__ann_lock_create(l, l, offsetof(weft_fairlock_t, _name), 0);
+        if (weft__fair_checking()) {
+            weft__ck_lock_t cl = {l, name, WEFT__LK_FAIRLOCK};
+            weft__check_lock_new(&cl);
+        }
+    }
     return 0;
 }
 
@@ -234,8 +260,13 @@ int weft_fairlock_destroy(weft_fairlock_t *l)
      * before the memory is reused. */
     if (__atomic_load_n(&l->_state, __ATOMIC_ACQUIRE) != 0 || weft__qbusy(&l->_qlock))
         return -EBUSY;
-    if (WEFT__INSTRUMENTED())
+    if (WEFT__INSTRUMENTED()) {
         weft__ann_lock_destroy(l, 0);
+        if (weft__fair_checking()) {
+            weft__ck_lock_t cl = {l, l->_name, WEFT__LK_FAIRLOCK};
+            weft__check_lock_destroy(&cl, false);
+        }
+    }
     return 0;
 }
 
@@ -325,14 +356,47 @@ static int weft__fair_leave(weft_fairlock_t *l, struct weft__fair_waiter *w)
 }
 
 /*
- * Queue up and sleep until the lock is handed to us or the deadline passes.
+ * One sleep on our `granted` word. Unchecked (ck == NULL): until woken or
+ * d. Checked: at most until the next walk is due (or d, if sooner), then
+ * the walk. Returns 0 (re-check `granted`), -ETIMEDOUT (d passed) or
+ * -EDEADLK.
+ */
+static int weft__fair_sleep(uint32_t *granted, const weft__deadline_t *d, weft__fair_ck_t *ck)
+{
+    if (ck == NULL)
+        return weft__futex_wait(granted, 0, d) == -ETIMEDOUT ? -ETIMEDOUT : 0;
+    uint64_t now = weft__now_ns();
+    if (ck->start == 0) { /* the first sleep of this wait */
+        ck->start = now;
+        ck->next = now + WEFT__CHECK_SLICE_NS;
+    }
+    weft__deadline_t slice;
+    (void)weft__deadline_init(&slice, (int64_t)(ck->next > now ? ck->next - now : 0));
+    bool last = d != NULL && !d->forever &&
+                (d->at.tv_sec < slice.at.tv_sec ||
+                 (d->at.tv_sec == slice.at.tv_sec && d->at.tv_nsec <= slice.at.tv_nsec));
+    if (weft__futex_wait(granted, 0, last ? d : &slice) == -ETIMEDOUT && last)
+        return -ETIMEDOUT;
+    now = weft__now_ns();
+    if (now < ck->next)
+        return 0;
+    ck->next = now + WEFT__CHECK_SLICE_NS;
+    return weft__check_blocked(&ck->cl, 0, now - ck->start) == -EDEADLK ? -EDEADLK : 0;
+}
+
+/*
+ * Queue up and sleep until the lock is handed to us, the deadline passes or
+ * the check layer finds a deadlock.
  *
  * Missed wake-up argument: we sleep only in futex_wait(&w.granted, 0), and
  * the kernel re-checks the word. The unlocker sets granted = 1 before it
  * calls futex_wake, so either the kernel sees 1 and does not sleep us, or we
- * are already asleep when the wake comes.
+ * are already asleep when the wake comes. A checked sleep that ends at a
+ * slice boundary changes nothing: the record stays queued and `granted` is
+ * tested again before the next sleep.
  */
-static int weft__fair_wait(weft_fairlock_t *l, uint32_t tid, const weft__deadline_t *d)
+static int weft__fair_wait(weft_fairlock_t *l, uint32_t tid, const weft__deadline_t *d,
+                           weft__fair_ck_t *ck)
 {
     struct weft__fair_waiter w = {NULL, NULL, tid, 0};
     /* A spent deadline (timeout 0) gives up here, without making the
@@ -351,19 +415,20 @@ static int weft__fair_wait(weft_fairlock_t *l, uint32_t tid, const weft__deadlin
      * weft__fair_handoff(), so the previous owner's critical section
      * happens-before ours. */
     while (__atomic_load_n(&w.granted, __ATOMIC_ACQUIRE) == 0) {
-        if (weft__futex_wait(&w.granted, 0, d) == -ETIMEDOUT)
-            return weft__fair_leave(l, &w);
+        r = weft__fair_sleep(&w.granted, d, ck);
+        if (r != 0)
+            return weft__fair_leave(l, &w) == 0 ? 0 : r;
     }
     return 0;
 }
 
 /* The contended path. -EDEADLK if the caller is the owner. */
 static WEFT__COLD int weft__fair_lock_slow(weft_fairlock_t *l, uint32_t tid,
-                                           const weft__deadline_t *d)
+                                           const weft__deadline_t *d, weft__fair_ck_t *ck)
 {
     if (weft__fair_owner(__atomic_load_n(&l->_state, __ATOMIC_RELAXED)) == tid)
         return -EDEADLK;
-    return weft__fair_wait(l, tid, d);
+    return weft__fair_wait(l, tid, d, ck);
 }
 
 static WEFT__COLD void weft__fair_self_deadlock(const weft_fairlock_t *l)
@@ -372,30 +437,26 @@ static WEFT__COLD void weft__fair_self_deadlock(const weft_fairlock_t *l)
                 weft__fair_name(l), (const void *)l);
 }
 
-static bool weft__fair_checking(void)
-{
-    return (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
-}
-
 /* Locking with annotations for TSan/Helgrind and the check layer (order
- * edges, held locks, ownership; a timed lock can block, so it is not a
- * try-lock for the check layer). */
+ * edges, held locks, ownership, and sliced sleeps for the wait-for walk; a
+ * timed lock can block, so it is not a try-lock for the check layer).
+ * -EDEADLK: the caller holds the lock, or a wait-for cycle was found. */
 static WEFT__COLD int weft__fair_lock_instr(weft_fairlock_t *l, uint32_t tid,
                                             const weft__deadline_t *d, unsigned flags, void *site)
 {
-    weft__ck_lock_t cl = {l, l->_name, WEFT__LK_FAIRLOCK};
-    bool ck = weft__fair_checking();
-    if (ck && weft__fair_owner(__atomic_load_n(&l->_state, __ATOMIC_RELAXED)) == tid) {
-        weft__check_self_deadlock(&cl, site);
+    weft__fair_ck_t ckw = {{l, l->_name, WEFT__LK_FAIRLOCK}, 0, 0};
+    weft__fair_ck_t *ck = weft__fair_checking() ? &ckw : NULL;
+    if (ck != NULL && weft__fair_owner(__atomic_load_n(&l->_state, __ATOMIC_RELAXED)) == tid) {
+        weft__check_self_deadlock(&ckw.cl, site);
         return -EDEADLK;
     }
-    if (ck)
-        weft__check_acquire_pre(&cl, 0, site);
+    if (ck != NULL)
+        weft__check_acquire_pre(&ckw.cl, 0, site);
     weft__ann_pre_lock(l, l, offsetof(weft_fairlock_t, _name), flags);
-    int r = weft__fair_trylock_fast(l, tid) ? 0 : weft__fair_lock_slow(l, tid, d);
+    int r = weft__fair_trylock_fast(l, tid) ? 0 : weft__fair_lock_slow(l, tid, d, ck);
     weft__ann_post_lock(l, r == 0 ? flags : flags | WEFT__ANN_FAILED);
-    if (ck)
-        weft__check_acquire_post(&cl, 0, r == 0, site);
+    if (ck != NULL)
+        weft__check_acquire_post(&ckw.cl, 0, r == 0, site);
     return r;
 }
 
@@ -410,10 +471,16 @@ WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS void weft_fairlock_lock(weft_fairlock
     else if (weft__likely(weft__fair_trylock_fast(l, tid)))
         return;
     else
-        r = weft__fair_lock_slow(l, tid, NULL);
+        r = weft__fair_lock_slow(l, tid, NULL, NULL);
     if (weft__unlikely(r != 0)) {
-        if (weft__fair_checking())
-            weft__check_stop_hang(); /* reported; under weft check: exit 66 */
+        /* -EDEADLK: reported when checking is on; stop rather than hang (under
+         * weft check: exit 66), or with WEFT_CHECK_ON_DEADLOCK=wait wait on,
+         * unchecked. Re-locking a held lock is fatal either way. */
+        if (weft__fair_checking()) {
+            weft__check_stop_hang();
+            if (weft__fair_lock_slow(l, tid, NULL, NULL) == 0)
+                return;
+        }
         weft__fair_self_deadlock(l);
     }
 }
@@ -448,7 +515,7 @@ WEFT__NOIPA WEFT_NO_THREAD_SAFETY_ANALYSIS int weft_fairlock_timedlock(weft_fair
     (void)weft__deadline_init(&d, timeout_ns);
     if (WEFT__INSTRUMENTED())
         return weft__fair_lock_instr(l, tid, &d, WEFT__ANN_TRY, __builtin_return_address(0));
-    return weft__fair_lock_slow(l, tid, &d);
+    return weft__fair_lock_slow(l, tid, &d, NULL);
 }
 
 /* ---- unlocking ----------------------------------------------------------- */

@@ -45,6 +45,15 @@
  * finds it held again by one whose release will wake the next, or gives up
  * with a CAS that succeeds only while the lock is not writable: a wake-up is
  * never swallowed by a writer that leaves.
+ *
+ * Checked waits. With the check layer on, a sleeper wakes at least every
+ * WEFT__CHECK_SLICE_NS to let it walk the wait-for graph. For the protocol
+ * above a slice that ends is one more spurious wake-up: the sleeper
+ * re-reads the sequence word and the state and sleeps again, so no wake-up
+ * is lost (a wake aimed at it while it was awake finds it re-checking a
+ * state the waker already changed). When the walk finds a deadlock the
+ * waiter leaves exactly as on a timeout: a reader simply goes, a writer
+ * leaves through weft__rw_wrleave(), so nothing it held back stays held.
  */
 #include <limits.h>
 #include <stdbool.h>
@@ -87,6 +96,15 @@ static inline uint32_t weft__rw_waiting_writers(uint64_t s)
     return (uint32_t)(s >> 32);
 }
 
+/* A checked wait: the lock as the check layer knows it, the kind of hold
+ * wanted, and when the first sleep began (0: not yet) and the next
+ * wait-for walk is due. */
+typedef struct weft__rw_ck {
+    weft__ck_lock_t cl;
+    unsigned flags;
+    uint64_t start, next;
+} weft__rw_ck_t;
+
 static const char *weft__rw_name(const weft_rwlock_t *rw)
 {
     return rw->_name != NULL ? rw->_name : "(unnamed)";
@@ -105,6 +123,11 @@ static inline uint64_t weft__rw_load(const weft_rwlock_t *rw)
     return __atomic_load_n(&rw->_state, __ATOMIC_RELAXED);
 }
 
+static bool weft__rw_checking(void)
+{
+    return (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
+}
+
 int weft_rwlock_init(weft_rwlock_t *rw, const char *name)
 {
     if (rw == NULL)
@@ -116,8 +139,13 @@ int weft_rwlock_init(weft_rwlock_t *rw, const char *name)
     rw->_rwaiting = 0;
     rw->_name = name;
     rw->_check = NULL;
-    if (WEFT__INSTRUMENTED())
+    if (WEFT__INSTRUMENTED()) {
         weft__ann_lock_create(rw, &rw->_state, WEFT__RW_WORDS, WEFT__ANN_RWLOCK);
+        if (weft__rw_checking()) {
+            weft__ck_lock_t cl = {rw, name, WEFT__LK_RWLOCK};
+            weft__check_lock_new(&cl);
+        }
+    }
     return 0;
 }
 
@@ -131,8 +159,13 @@ int weft_rwlock_destroy(weft_rwlock_t *rw)
     if (__atomic_load_n(&rw->_state, __ATOMIC_ACQUIRE) != 0 ||
         __atomic_load_n(&rw->_rwaiting, __ATOMIC_RELAXED) != 0)
         return -EBUSY;
-    if (WEFT__INSTRUMENTED())
+    if (WEFT__INSTRUMENTED()) {
         weft__ann_lock_destroy(rw, WEFT__ANN_RWLOCK);
+        if (weft__rw_checking()) {
+            weft__ck_lock_t cl = {rw, rw->_name, WEFT__LK_RWLOCK};
+            weft__check_lock_destroy(&cl, false);
+        }
+    }
     return 0;
 }
 
@@ -199,14 +232,43 @@ static void weft__rw_wake_writer(weft_rwlock_t *rw)
 }
 
 /*
- * Sleep until the read lock is ours or the deadline passes. A reader is not
- * counted in the state while it waits: it only sets RSLEEP, and when its
- * deadline passes it simply goes (readers are woken all at once, so it
- * swallows no one else's wake-up).
+ * One sleep on a sequence word. Unchecked (ck == NULL): until woken or d.
+ * Checked: at most until the next walk is due (or d, if sooner), then the
+ * walk. Returns 0 (re-check the state), -ETIMEDOUT (d passed) or -EDEADLK.
  */
-static int weft__rw_rdpark(weft_rwlock_t *rw, const weft__deadline_t *d)
+static int weft__rw_sleep(uint32_t *word, uint32_t val, const weft__deadline_t *d,
+                          weft__rw_ck_t *ck)
 {
-    bool expired = false;
+    if (ck == NULL)
+        return weft__futex_wait(word, val, d) == -ETIMEDOUT ? -ETIMEDOUT : 0;
+    uint64_t now = weft__now_ns();
+    if (ck->start == 0) { /* the first sleep of this wait */
+        ck->start = now;
+        ck->next = now + WEFT__CHECK_SLICE_NS;
+    }
+    weft__deadline_t slice;
+    (void)weft__deadline_init(&slice, (int64_t)(ck->next > now ? ck->next - now : 0));
+    bool last = d != NULL && !d->forever &&
+                (d->at.tv_sec < slice.at.tv_sec ||
+                 (d->at.tv_sec == slice.at.tv_sec && d->at.tv_nsec <= slice.at.tv_nsec));
+    if (weft__futex_wait(word, val, last ? d : &slice) == -ETIMEDOUT && last)
+        return -ETIMEDOUT;
+    now = weft__now_ns();
+    if (now < ck->next)
+        return 0;
+    ck->next = now + WEFT__CHECK_SLICE_NS;
+    return weft__check_blocked(&ck->cl, ck->flags, now - ck->start) == -EDEADLK ? -EDEADLK : 0;
+}
+
+/*
+ * Sleep until the read lock is ours, the deadline passes or the check layer
+ * finds a deadlock. A reader is not counted in the state while it waits: it
+ * only sets RSLEEP, and when it gives up it simply goes (readers are woken
+ * all at once, so it swallows no one else's wake-up).
+ */
+static int weft__rw_rdpark(weft_rwlock_t *rw, const weft__deadline_t *d, weft__rw_ck_t *ck)
+{
+    int r = 0;
     for (;;) {
         /* Acquire: pairs with the release bump in weft__rw_wake_readers(). */
         uint32_t seq = __atomic_load_n(&rw->_rseq, __ATOMIC_ACQUIRE);
@@ -215,8 +277,8 @@ static int weft__rw_rdpark(weft_rwlock_t *rw, const weft__deadline_t *d)
             return 0;
         if (weft__unlikely((s & (WEFT__RW_WRITER | WEFT__RW_WW_MASK)) == 0))
             weft__fatal("rwlock '%s' (%p): too many readers", weft__rw_name(rw), (void *)rw);
-        if (expired)
-            return -ETIMEDOUT;
+        if (r != 0)
+            return r; /* after one last attempt */
         /* Relaxed: the mark publishes nothing; its place in the state's
          * modification order, before the CAS that frees the lock, is what
          * makes that CAS see it. */
@@ -224,7 +286,7 @@ static int weft__rw_rdpark(weft_rwlock_t *rw, const weft__deadline_t *d)
             !__atomic_compare_exchange_n(&rw->_state, &s, s | WEFT__RW_RSLEEP, false,
                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED))
             continue;
-        expired = weft__futex_wait(&rw->_rseq, seq, d) == -ETIMEDOUT;
+        r = weft__rw_sleep(&rw->_rseq, seq, d, ck);
     }
 }
 
@@ -250,9 +312,11 @@ static int weft__rw_wrleave(weft_rwlock_t *rw, uint32_t tid)
     return -ETIMEDOUT;
 }
 
-/* Sleep until the write lock is ours or the deadline passes. The caller is
- * counted in WW; see the missed wake-up argument at the top of the file. */
-static int weft__rw_wrpark(weft_rwlock_t *rw, uint32_t tid, const weft__deadline_t *d)
+/* Sleep until the write lock is ours, the deadline passes or the check
+ * layer finds a deadlock. The caller is counted in WW; see the missed
+ * wake-up argument at the top of the file. */
+static int weft__rw_wrpark(weft_rwlock_t *rw, uint32_t tid, const weft__deadline_t *d,
+                           weft__rw_ck_t *ck)
 {
     for (;;) {
         /* Acquire: pairs with the release bump in weft__rw_wake_writer(). */
@@ -260,8 +324,9 @@ static int weft__rw_wrpark(weft_rwlock_t *rw, uint32_t tid, const weft__deadline
         uint64_t s = weft__rw_load(rw);
         if (weft__rw_trywr(rw, &s, WEFT__RW_WW, tid))
             return 0;
-        if (weft__futex_wait(&rw->_wseq, seq, d) == -ETIMEDOUT)
-            return weft__rw_wrleave(rw, tid);
+        int r = weft__rw_sleep(&rw->_wseq, seq, d, ck);
+        if (r != 0)
+            return weft__rw_wrleave(rw, tid) == 0 ? 0 : r;
     }
 }
 
@@ -287,7 +352,7 @@ static inline bool weft__rw_expired(const weft__deadline_t *d)
 
 /* The contended read path. -EDEADLK if the caller holds the write lock. */
 static WEFT__COLD int weft__rw_rdlock_slow(weft_rwlock_t *rw, uint32_t tid,
-                                           const weft__deadline_t *d)
+                                           const weft__deadline_t *d, weft__rw_ck_t *ck)
 {
     if (weft__rw_owner(rw) == tid)
         return -EDEADLK;
@@ -300,14 +365,14 @@ static WEFT__COLD int weft__rw_rdlock_slow(weft_rwlock_t *rw, uint32_t tid,
     }
     /* Relaxed: the count only lets weft_rwlock_destroy() say -EBUSY. */
     __atomic_fetch_add(&rw->_rwaiting, 1, __ATOMIC_RELAXED);
-    int r = weft__rw_rdpark(rw, d);
+    int r = weft__rw_rdpark(rw, d, ck);
     __atomic_fetch_sub(&rw->_rwaiting, 1, __ATOMIC_RELAXED);
     return r;
 }
 
 /* The contended write path. -EDEADLK if the caller holds the write lock. */
 static WEFT__COLD int weft__rw_wrlock_slow(weft_rwlock_t *rw, uint32_t tid,
-                                           const weft__deadline_t *d)
+                                           const weft__deadline_t *d, weft__rw_ck_t *ck)
 {
     if (weft__rw_owner(rw) == tid)
         return -EDEADLK;
@@ -320,19 +385,21 @@ static WEFT__COLD int weft__rw_wrlock_slow(weft_rwlock_t *rw, uint32_t tid,
     }
     if (weft__rw_wrregister(rw, tid))
         return 0;
-    return weft__rw_wrpark(rw, tid, d);
+    return weft__rw_wrpark(rw, tid, d, ck);
 }
 
-static int weft__rw_lock(weft_rwlock_t *rw, uint32_t tid, const weft__deadline_t *d, bool write)
+static int weft__rw_lock(weft_rwlock_t *rw, uint32_t tid, const weft__deadline_t *d, bool write,
+                         weft__rw_ck_t *ck)
 {
     if (write)
-        return weft__rw_wrlock_fast(rw, tid) ? 0 : weft__rw_wrlock_slow(rw, tid, d);
-    return weft__rw_rdlock_fast(rw) ? 0 : weft__rw_rdlock_slow(rw, tid, d);
+        return weft__rw_wrlock_fast(rw, tid) ? 0 : weft__rw_wrlock_slow(rw, tid, d, ck);
+    return weft__rw_rdlock_fast(rw) ? 0 : weft__rw_rdlock_slow(rw, tid, d, ck);
 }
 
-static bool weft__rw_checking(void)
+static WEFT__COLD void weft__rw_self_deadlock(const weft_rwlock_t *rw, const char *what)
 {
-    return (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
+    weft__fatal("deadlock: thread %u %s rwlock '%s' (%p) that it already holds for writing",
+                weft__tid(), what, weft__rw_name(rw), (const void *)rw);
 }
 
 /* Check-layer flags for annotation flags. `is_try`: cannot block. */
@@ -343,29 +410,41 @@ static unsigned weft__rw_ckflags(unsigned flags, bool is_try)
 
 /*
  * Locking with annotations for TSan/Helgrind and the check layer (order
- * edges, held locks, ownership). Timed calls can block, so for the check
- * layer they are not try-locks.
+ * edges, held locks, ownership, and sliced sleeps for the wait-for walk).
+ * Timed calls can block, so for the check layer they are not try-locks.
+ * -EDEADLK: the caller holds the write lock, or a wait-for cycle was found.
  */
 static WEFT__COLD int weft__rw_lock_instr(weft_rwlock_t *rw, uint32_t tid,
                                           const weft__deadline_t *d, unsigned flags, void *site)
 {
     flags |= WEFT__ANN_RWLOCK;
-    weft__ck_lock_t cl = {rw, rw->_name, WEFT__LK_RWLOCK};
-    bool ck = weft__rw_checking();
-    if (ck)
-        weft__check_acquire_pre(&cl, weft__rw_ckflags(flags, false), site);
+    weft__rw_ck_t ckw = {{rw, rw->_name, WEFT__LK_RWLOCK}, weft__rw_ckflags(flags, false), 0, 0};
+    weft__rw_ck_t *ck = weft__rw_checking() ? &ckw : NULL;
+    if (ck != NULL && weft__rw_owner(rw) == tid) {
+        weft__check_self_deadlock(&ckw.cl, site);
+        return -EDEADLK;
+    }
+    if (ck != NULL)
+        weft__check_acquire_pre(&ckw.cl, ckw.flags, site);
     weft__ann_pre_lock(rw, &rw->_state, WEFT__RW_WORDS, flags);
-    int r = weft__rw_lock(rw, tid, d, !(flags & WEFT__ANN_READ));
+    int r = weft__rw_lock(rw, tid, d, !(flags & WEFT__ANN_READ), ck);
     weft__ann_post_lock(rw, r == 0 ? flags : flags | WEFT__ANN_FAILED);
-    if (ck)
-        weft__check_acquire_post(&cl, weft__rw_ckflags(flags, false), r == 0, site);
+    if (ck != NULL)
+        weft__check_acquire_post(&ckw.cl, ckw.flags, r == 0, site);
     return r;
 }
 
-static WEFT__COLD void weft__rw_self_deadlock(const weft_rwlock_t *rw, const char *what)
+/* An untimed lock failed with -EDEADLK. With checking on it was reported:
+ * stop rather than hang (or, with WEFT_CHECK_ON_DEADLOCK=wait, wait on
+ * unchecked). A lock already held for writing is fatal either way. */
+static WEFT__COLD void weft__rw_lock_failed(weft_rwlock_t *rw, uint32_t tid, bool write)
 {
-    weft__fatal("deadlock: thread %u %s rwlock '%s' (%p) that it already holds for writing",
-                weft__tid(), what, weft__rw_name(rw), (const void *)rw);
+    if (weft__rw_checking()) {
+        weft__check_stop_hang();
+        if (weft__rw_lock(rw, tid, NULL, write, NULL) == 0)
+            return;
+    }
+    weft__rw_self_deadlock(rw, write ? "write-locked" : "read-locked");
 }
 
 WEFT__RW_API void weft_rwlock_rdlock(weft_rwlock_t *rw)
@@ -379,9 +458,9 @@ WEFT__RW_API void weft_rwlock_rdlock(weft_rwlock_t *rw)
     else if (weft__likely(weft__rw_rdlock_fast(rw)))
         return;
     else
-        r = weft__rw_rdlock_slow(rw, weft__tid(), NULL);
+        r = weft__rw_rdlock_slow(rw, weft__tid(), NULL, NULL);
     if (weft__unlikely(r != 0))
-        weft__rw_self_deadlock(rw, "read-locked");
+        weft__rw_lock_failed(rw, weft__tid(), false);
 }
 
 WEFT__RW_API void weft_rwlock_wrlock(weft_rwlock_t *rw)
@@ -395,9 +474,9 @@ WEFT__RW_API void weft_rwlock_wrlock(weft_rwlock_t *rw)
     else if (weft__likely(weft__rw_wrlock_fast(rw, tid)))
         return;
     else
-        r = weft__rw_wrlock_slow(rw, tid, NULL);
+        r = weft__rw_wrlock_slow(rw, tid, NULL, NULL);
     if (weft__unlikely(r != 0))
-        weft__rw_self_deadlock(rw, "write-locked");
+        weft__rw_lock_failed(rw, tid, true);
 }
 
 /* The try variants: one attempt, annotated when instrumented. */
@@ -443,7 +522,8 @@ static int weft__rw_timedlock(weft_rwlock_t *rw, int64_t timeout_ns, bool write,
     if (instr)
         return weft__rw_lock_instr(rw, tid, &d, WEFT__ANN_TRY | (write ? 0 : WEFT__ANN_READ),
                                    site);
-    return write ? weft__rw_wrlock_slow(rw, tid, &d) : weft__rw_rdlock_slow(rw, tid, &d);
+    return write ? weft__rw_wrlock_slow(rw, tid, &d, NULL)
+                 : weft__rw_rdlock_slow(rw, tid, &d, NULL);
 }
 
 WEFT__RW_API int weft_rwlock_timedrdlock(weft_rwlock_t *rw, int64_t timeout_ns)

@@ -78,6 +78,11 @@ static inline uint32_t *weft__sem_futex(weft_sem_t *s)
 #endif
 }
 
+static bool weft__sem_checking(void)
+{
+    return (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
+}
+
 int weft_sem_init(weft_sem_t *s, unsigned permits, const char *name)
 {
     if (s == NULL || permits > WEFT_SEM_MAX)
@@ -85,6 +90,11 @@ int weft_sem_init(weft_sem_t *s, unsigned permits, const char *name)
     s->_data = permits;
     s->_name = name;
     s->_check = NULL;
+    /* A new life for the address: the ledger of an earlier one is dropped. */
+    if (WEFT__INSTRUMENTED() && weft__sem_checking()) {
+        weft__ck_lock_t cl = {s, name, WEFT__LK_SEM};
+        weft__check_lock_new(&cl);
+    }
     return 0;
 }
 
@@ -174,47 +184,77 @@ static int weft__sem_recheck(weft_sem_t *s, bool expired)
     }
 }
 
-static bool weft__sem_checking(void)
-{
-    return (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
-}
+/* A checked wait: the semaphore as the check layer knows it, when the wait
+ * began and the next wait-for walk is due, whether the ledger was
+ * reported, and the caller's site. */
+typedef struct weft__sem_ck {
+    weft__ck_lock_t cl;
+    uint64_t start, next;
+    bool told;
+    void *site;
+} weft__sem_ck_t;
 
 /*
- * A checked wait: sleeps in slices, and once the wait has lasted
- * WEFT_CHECK_SEM_WAIT_MS asks the check layer to explain who holds the
- * permits. Returns like weft__futex_wait (-ETIMEDOUT only for d).
+ * One sleep of a checked wait, at most until the next walk is due. Then
+ * the check layer walks the wait-for graph (a deadlock ends the wait; the
+ * walks are a slice apart, so that two in a row mean a stable cycle), and
+ * once the wait has lasted WEFT_CHECK_SEM_WAIT_MS it explains who holds the
+ * permits. Returns 0 (re-check), -ETIMEDOUT (d passed) or -EDEADLK.
  */
-static int weft__sem_wait_checked(weft_sem_t *s, const weft__deadline_t *d, uint64_t start,
-                                  bool *told, void *site)
+static int weft__sem_wait_checked(weft_sem_t *s, const weft__deadline_t *d, weft__sem_ck_t *ck)
 {
+    uint64_t now = weft__now_ns();
     weft__deadline_t slice;
-    (void)weft__deadline_init(&slice, WEFT__CHECK_SLICE_NS);
+    (void)weft__deadline_init(&slice, (int64_t)(ck->next > now ? ck->next - now : 0));
     bool last = d != NULL && !d->forever &&
                 (d->at.tv_sec < slice.at.tv_sec ||
                  (d->at.tv_sec == slice.at.tv_sec && d->at.tv_nsec <= slice.at.tv_nsec));
     int r = weft__futex_wait(weft__sem_futex(s), 0, last ? d : &slice);
-    uint64_t waited = weft__now_ns() - start;
-    if (!*told && waited >= weft__check_sem_wait_ns()) {
-        weft__ck_lock_t cl = {s, s->_name, WEFT__LK_SEM};
-        *told = true;
-        weft__check_sem_waiting(&cl, waited, site);
+    if (r == -ETIMEDOUT && last)
+        return r;
+    now = weft__now_ns();
+    if (now < ck->next)
+        return 0;
+    ck->next = now + WEFT__CHECK_SLICE_NS;
+    uint64_t waited = now - ck->start;
+    if (weft__check_blocked(&ck->cl, 0, waited) == -EDEADLK)
+        return -EDEADLK;
+    if (!ck->told && waited >= weft__check_sem_wait_ns()) {
+        ck->told = true;
+        weft__check_sem_waiting(&ck->cl, waited, ck->site);
     }
-    return r == -ETIMEDOUT && !last ? 0 : r;
+    return 0;
 }
 
-/* Sleep until a permit is ours or the deadline passes. The caller is
- * registered; see the missed wake-up argument at the top of the file. */
+/*
+ * Sleep until a permit is ours, the deadline passes, or (checked) the check
+ * layer finds a deadlock. The caller is registered; see the missed wake-up
+ * argument at the top of the file: a slice that ends is one more spurious
+ * wake-up, and a waiter that leaves on -EDEADLK leaves like one whose
+ * deadline passed (it takes a permit instead if one is there).
+ */
 static int weft__sem_park(weft_sem_t *s, const weft__deadline_t *d, void *site)
 {
-    bool checked = site != NULL && weft__sem_checking(), told = false;
-    uint64_t start = checked ? weft__now_ns() : 0;
-    for (;;) {
-        int r = checked ? weft__sem_wait_checked(s, d, start, &told, site)
-                        : weft__futex_wait(weft__sem_futex(s), 0, d);
-        r = weft__sem_recheck(s, r == -ETIMEDOUT);
-        if (r <= 0)
-            return r;
+    weft__sem_ck_t ck = {{s, s->_name, WEFT__LK_SEM}, 0, 0, false, site};
+    bool checked = site != NULL && weft__sem_checking();
+    if (checked) {
+        ck.start = weft__now_ns();
+        ck.next = ck.start + WEFT__CHECK_SLICE_NS;
+        weft__check_sem_wait_begin(&ck.cl);
     }
+    int r;
+    for (;;) {
+        int w = checked ? weft__sem_wait_checked(s, d, &ck)
+                        : weft__futex_wait(weft__sem_futex(s), 0, d);
+        r = weft__sem_recheck(s, w == -ETIMEDOUT || w == -EDEADLK);
+        if (r <= 0) {
+            r = r == -ETIMEDOUT && w == -EDEADLK ? -EDEADLK : r;
+            break;
+        }
+    }
+    if (checked)
+        weft__check_sem_wait_end(&ck.cl);
+    return r;
 }
 
 /* The contended path: spin, then register and sleep. */
@@ -248,14 +288,26 @@ static WEFT__COLD int weft__sem_acquire_instr(weft_sem_t *s, const weft__deadlin
     return r;
 }
 
+/* A checked acquire found a deadlock and reported it: stop rather than hang,
+ * or with WEFT_CHECK_ON_DEADLOCK=wait, wait on unchecked. */
+static WEFT__COLD void weft__sem_deadlocked(weft_sem_t *s, void *site)
+{
+    weft__check_stop_hang();
+    (void)weft__sem_acquire_slow(s, NULL, NULL);
+    weft__sem_taken_instr(s, site);
+}
+
 WEFT__NOIPA void weft_sem_acquire(weft_sem_t *s)
 {
     if (weft__unlikely(s == NULL))
         weft__fatal("weft_sem_acquire: NULL semaphore");
-    if (WEFT__INSTRUMENTED())
-        (void)weft__sem_acquire_instr(s, NULL, __builtin_return_address(0));
-    else if (weft__unlikely(!weft__sem_take_fast(s)))
+    if (WEFT__INSTRUMENTED()) {
+        void *site = __builtin_return_address(0);
+        if (weft__unlikely(weft__sem_acquire_instr(s, NULL, site) != 0))
+            weft__sem_deadlocked(s, site);
+    } else if (weft__unlikely(!weft__sem_take_fast(s))) {
         (void)weft__sem_acquire_slow(s, NULL, NULL);
+    }
 }
 
 WEFT__NOIPA int weft_sem_tryacquire(weft_sem_t *s)

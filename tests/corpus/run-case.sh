@@ -3,6 +3,8 @@
 # Runs one corpus program and compares what the check layer reported with
 # the expectations written in its source:
 #   // expect: KIND...      report kinds that must appear (or: silent)
+#   // forbid: KIND...      report kinds that must not appear
+#   // env: VAR=VALUE...    environment for the run (e.g. a lower threshold)
 #   // exit: N              the exit status the run must end with (default 0;
 #                           66 under weft check when something is reported)
 # MODE "preload": unmodified pthread program under `weft check --json`.
@@ -16,6 +18,10 @@ trap 'rm -f "$out"' EXIT
 TSAN_OPTIONS="detect_deadlocks=0 ${TSAN_OPTIONS:-}"
 export TSAN_OPTIONS
 expect=$(sed -n 's@^// expect: *@@p' "$src")
+forbid=$(sed -n 's@^// forbid: *@@p' "$src")
+for kv in $(sed -n 's@^// env: *@@p' "$src"); do
+    export "$kv"
+done
 want_exit=$(sed -n 's@^// exit: *@@p' "$src")
 [ -n "$expect" ] || { echo "no '// expect:' line in $src"; exit 2; }
 if [ "$mode" = preload ]; then
@@ -37,6 +43,9 @@ else
         case " $got " in *" $k "*) ;; *) echo "missing report: $k (got: ${got:-nothing})"; fail=1;; esac
     done
 fi
+for k in $forbid; do
+    case " $got " in *" $k "*) echo "unexpected report: $k"; fail=1;; esac
+done
 [ "$st" = "$want_exit" ] || { echo "exit status $st, expected $want_exit"; fail=1; }
 if [ $fail -ne 0 ]; then
     echo "--- reports:"; cat "$out"
