@@ -189,19 +189,29 @@ static int weft__ps_wait(sem_t *s, const struct timespec *until, void *site)
     weft__ck_lock_t cl = weft__ps_lock(s);
     uint64_t start = weft__now_ns(), now = start;
     bool told = false;
+    int r;
+    /* Visible to wait-for walks while waiting (a cycle through permit
+     * holders is a deadlock), asked after every slice. */
+    WEFT__PL_CALL(weft__check_sem_wait_begin(&cl));
     for (;;) {
         struct timespec slice = weft__pl_after(now, WEFT__CHECK_SLICE_NS);
         bool last = until != NULL && !weft__pl_before(&slice, until);
-        int r = weft__real_sem_clockwait(s, CLOCK_MONOTONIC, last ? until : &slice);
+        r = weft__real_sem_clockwait(s, CLOCK_MONOTONIC, last ? until : &slice);
         if (r == 0 || errno != ETIMEDOUT || last)
-            return r;
+            break;
         now = weft__now_ns();
         uint64_t waited = now - start;
+        int d = 0;
+        WEFT__PL_CALL(d = weft__check_blocked(&cl, 0, waited));
+        if (d == -EDEADLK)
+            weft__check_stop_hang();
         if (!told && waited >= weft__check_sem_wait_ns()) {
             told = true;
             WEFT__PL_CALL(weft__check_sem_waiting(&cl, waited, site));
         }
     }
+    WEFT__PL_CALL(weft__check_sem_wait_end(&cl));
+    return r;
 }
 
 static int weft__ps_acquire(sem_t *s, const struct timespec *until, void *site)
