@@ -293,16 +293,23 @@ __attribute__((format(printf, 1, 2))) static inline void stress_start(const char
  * that lines from several threads do not mix. Safe from any thread. The
  * caller counts failures and decides how many to print.
  */
+__attribute__((format(printf, 3, 0))) static inline void stress_vfail(const char *prog,
+                                                                      uint64_t seed,
+                                                                      const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fprintf(stderr, "%s: seed=%" PRIu64 ": %s\n", prog, seed, msg);
+}
+
 __attribute__((format(printf, 3, 4))) static inline void stress_fail(const char *prog,
                                                                      uint64_t seed,
                                                                      const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    stress_vfail(prog, seed, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s: seed=%" PRIu64 ": %s\n", prog, seed, msg);
 }
 
 /* ---- child runs --------------------------------------------------------------- */
