@@ -111,15 +111,24 @@ struct stress_opt {
     } to;
 };
 
-#define STRESS_FLAG(name_, var_) {.name = (name_), .kind = STRESS_KIND_FLAG, .to.flag = &(var_)}
+#define STRESS_FLAG(name_, var_)                                                                   \
+    {                                                                                              \
+        .name = (name_), .kind = STRESS_KIND_FLAG, .to.flag = &(var_)                              \
+    }
 #define STRESS_UINT(name_, meta_, var_, min_, max_)                                                \
-    {.name = (name_), .kind = STRESS_KIND_UINT, .meta = (meta_), .min = (min_), .max = (max_),     \
-     .to.u = &(var_)}
+    {                                                                                              \
+        .name = (name_), .kind = STRESS_KIND_UINT, .meta = (meta_), .min = (min_), .max = (max_),  \
+        .to.u = &(var_)                                                                            \
+    }
 #define STRESS_U64(name_, meta_, var_, min_, max_)                                                 \
-    {.name = (name_), .kind = STRESS_KIND_U64, .meta = (meta_), .min = (min_), .max = (max_),      \
-     .to.u64 = &(var_)}
+    {                                                                                              \
+        .name = (name_), .kind = STRESS_KIND_U64, .meta = (meta_), .min = (min_), .max = (max_),   \
+        .to.u64 = &(var_)                                                                          \
+    }
 #define STRESS_CHOICE(name_, words_, var_)                                                         \
-    {.name = (name_), .kind = STRESS_KIND_CHOICE, .meta = (words_), .to.choice = &(var_)}
+    {                                                                                              \
+        .name = (name_), .kind = STRESS_KIND_CHOICE, .meta = (words_), .to.choice = &(var_)        \
+    }
 
 /* A program: its options (ending with {0}) and what --long stands for. */
 struct stress_prog {
@@ -293,18 +302,16 @@ __attribute__((format(printf, 1, 2))) static inline void stress_start(const char
  * that lines from several threads do not mix. Safe from any thread. The
  * caller counts failures and decides how many to print.
  */
-__attribute__((format(printf, 3, 0))) static inline void stress_vfail(const char *prog,
-                                                                      uint64_t seed,
-                                                                      const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static inline void
+stress_vfail(const char *prog, uint64_t seed, const char *fmt, va_list ap)
 {
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     fprintf(stderr, "%s: seed=%" PRIu64 ": %s\n", prog, seed, msg);
 }
 
-__attribute__((format(printf, 3, 4))) static inline void stress_fail(const char *prog,
-                                                                     uint64_t seed,
-                                                                     const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static inline void
+stress_fail(const char *prog, uint64_t seed, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -139,7 +139,8 @@ static WEFT_NO_THREAD_SAFETY_ANALYSIS int acquire(uint64_t *rng)
         return 0;
     case 1: {
         int r;
-        while ((r = weft_mutex_timedlock(&lock, (int64_t)(stress_rng_next(rng) % 20000))) == -ETIMEDOUT) {
+        while ((r = weft_mutex_timedlock(&lock, (int64_t)(stress_rng_next(rng) % 20000))) ==
+               -ETIMEDOUT) {
         }
         return r;
     }

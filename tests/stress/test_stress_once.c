@@ -155,8 +155,8 @@ static unsigned count_bad_objects(void)
         int s = atomic_load(&objects[r].successes);
         if (s != 1) {
             if (bad < 5)
-                stress_fail(prog.name, cfg.seed, "round %zu: fn succeeded %d times (%d runs)", r,
-                            s, atomic_load(&objects[r].runs));
+                stress_fail(prog.name, cfg.seed, "round %zu: fn succeeded %d times (%d runs)", r, s,
+                            atomic_load(&objects[r].runs));
             bad++;
         }
     }

@@ -72,8 +72,8 @@ static const struct stress_opt options[] = {
 };
 
 /* --long: more submitters and workers, 10 times the rounds. */
-static const char *const long_preset[] = {"--threads", "3", "--workers", "4", "--iters", "40",
-                                          NULL};
+static const char *const long_preset[] = {"--threads", "3",  "--workers", "4",
+                                          "--iters",   "40", NULL};
 
 static const struct stress_prog prog = {"stress_pool", options, long_preset};
 

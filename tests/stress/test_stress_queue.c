@@ -99,7 +99,6 @@ static int failures;       /* atomic */
             stress_fail(prog.name, opt.seed, __VA_ARGS__);                                         \
     } while (0)
 
-
 static bool stopped(void)
 {
     return __atomic_load_n(&stop, __ATOMIC_RELAXED) != 0;
@@ -154,7 +153,8 @@ static int do_push(uintptr_t item, uint64_t *rs)
             return weft_queue_push(&queue, (void *)item, BLOCK_NS);
         if (stress_xorshift64(rs) % 2)
             return weft_queue_trypush(&queue, (void *)item);
-        return weft_queue_push(&queue, (void *)item, (int64_t)(stress_xorshift64(rs) % 3) * 1000000);
+        return weft_queue_push(&queue, (void *)item,
+                               (int64_t)(stress_xorshift64(rs) % 3) * 1000000);
     case IMPL_RING:
         return weft_ring_push_spsc(&ring, (void *)item);
     case IMPL_BROKEN_QUEUE:
@@ -174,8 +174,9 @@ static int do_pop(uintptr_t *item, uint64_t *rs)
         if (opt.blocking)
             r = weft_queue_pop(&queue, &p, BLOCK_NS);
         else
-            r = stress_xorshift64(rs) % 2 ? weft_queue_trypop(&queue, &p)
-                            : weft_queue_pop(&queue, &p, (int64_t)(stress_xorshift64(rs) % 3) * 1000000);
+            r = stress_xorshift64(rs) % 2
+                    ? weft_queue_trypop(&queue, &p)
+                    : weft_queue_pop(&queue, &p, (int64_t)(stress_xorshift64(rs) % 3) * 1000000);
         *item = (uintptr_t)p;
         return r;
     case IMPL_RING:
