@@ -2,8 +2,8 @@
  * test_stress_cond - a bounded producer/consumer queue under one weft_mutex_t
  * and two weft_cond_t (not_full, not_empty), seedable.
  *
- *   stress_cond [--threads N] [--iters N] [--seed S] [--capacity N]
- *               [--wait-ms N] [--broken]
+ *   test_stress_cond [--threads N] [--iters N] [--capacity N] [--wait-ms N]
+ *                    [--broken] [--seed S] [--long]
  *
  * N producers each push --iters items (producer id, sequence number); N
  * consumers pop them. Checked, under the queue's mutex:
@@ -24,12 +24,18 @@
  * the seed) are dropped, the "forgot to signal on one path" bug. The run
  * succeeds (exit 0) only if the harness reports the lost wake-up.
  *
- * The seed is printed first and in every failure line.
+ * --long stands for --threads 4 --iters 400000 (8 times the default items);
+ * options given with it override it.
+ *
+ * The seed is printed first and in every failure line
+ * ("stress_cond: seed=S: ...", on stderr); options, seeds and failure
+ * lines are handled by stress.h.
  */
 // ctest default --threads 2 --iters 200000
 // ctest one_to_one --threads 1 --iters 50000 --capacity 1 --seed 7
 // ctest broken --threads 1 --iters 200000 --capacity 1 --wait-ms 200 --broken
 // ctest broken_many --threads 3 --iters 200000 --capacity 4 --wait-ms 200 --broken
+// ctest long_preset --long --iters 2000
 // ctest-timeout 120
 #include <pthread.h>
 

@@ -35,7 +35,8 @@
  * switched out at all. Fewer samples are checked (mostly uncontended ones),
  * but those that are checked are still exact.
  *
- *   test_stress_fairlock [--threads N] [--iters N] [--seed S] [--timed] [--broken]
+ *   test_stress_fairlock [--threads N] [--iters N] [--timed] [--broken] [--seed S]
+ *                        [--long]
  *
  * --timed makes half of the acquisitions weft_fairlock_timedlock() calls
  * with short random timeouts, retried until they succeed: waiters then
@@ -45,6 +46,11 @@
  * --broken swaps in a test-and-set lock whose waiters nap between tries
  * while the releasing thread re-takes the lock at once: reliably unfair.
  * The run passes only if the bypass check catches it.
+ *
+ * --long stands for --threads 8 --iters 40000 (16 times the default
+ * acquisitions); options given with it override it. The seed is printed
+ * first; failure lines read "stress_fairlock: seed=S: ..." on stderr
+ * (stress.h).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -75,6 +81,7 @@
 // ctest stress_many --threads 8 --iters 1500 --seed 11
 // ctest stress_timed --threads 8 --iters 2000 --timed
 // ctest broken_unfair_caught --threads 4 --iters 5000 --broken
+// ctest long_preset --long --iters 500
 
 struct config {
     unsigned threads;

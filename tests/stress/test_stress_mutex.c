@@ -1,7 +1,7 @@
 /*
  * test_stress_mutex - mutual exclusion under contention, seedable.
  *
- *   stress_mutex [--threads N] [--iters N] [--seed S] [--broken]
+ *   test_stress_mutex [--threads N] [--iters N] [--broken] [--seed S] [--long]
  *
  * Every thread repeatedly takes the lock (lock, trylock or timedlock, picked
  * at random from the seed) and runs a critical section that
@@ -18,11 +18,17 @@
  * section use relaxed atomics there, so the race is a logic error the
  * harness must find, not undefined behaviour a sanitizer would report.
  *
- * The seed is printed first and in every failure line.
+ * --long stands for --threads 8 --iters 2000000 (40 times the default
+ * sections); options given with it override it.
+ *
+ * The seed is printed first and in every failure line
+ * ("stress_mutex: seed=S: ...", on stderr); options, seeds and failure
+ * lines are handled by stress.h.
  */
 // ctest default --threads 4 --iters 1000000
 // ctest two --threads 2 --iters 1000000 --seed 1
 // ctest broken --threads 4 --iters 2000000 --broken
+// ctest long_preset --long --iters 20000
 // ctest-timeout 120
 #include <pthread.h>
 

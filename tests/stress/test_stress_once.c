@@ -8,10 +8,14 @@
  * exactly once per object, every caller sees the whole payload after its
  * weft_once returns 0, and failed runs are retried by someone.
  *
- *   test_stress_once [--threads N] [--iters ROUNDS] [--seed S] [--broken]
+ *   test_stress_once [--threads N] [--iters ROUNDS] [--broken] [--seed S] [--long]
  *
  * --broken swaps in a naive "if (!done) { fn(); done = 1; }" once; the run
  * passes only if the harness catches fn running more than once.
+ *
+ * --long stands for --threads 16 --iters 20000 (about 130 times the default
+ * calls); options given with it override it. The seed is printed first;
+ * failure lines read "stress_once: seed=S: ..." on stderr (stress.h).
  */
 #include <pthread.h>
 #include <sched.h>
@@ -23,6 +27,7 @@
 // ctest stress_default --threads 8 --iters 2000
 // ctest stress_small --threads 3 --iters 500 --seed 7
 // ctest broken_once_caught --threads 8 --iters 200 --broken
+// ctest long_preset --long --iters 100
 
 #define PAYLOAD 16
 

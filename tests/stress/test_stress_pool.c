@@ -10,8 +10,8 @@
  * accepted and not cancelled ran exactly once, no cancelled task ran, every
  * result that arrived is right.
  *
- *   test_stress_pool [--seed N] [--threads N] [--workers N] [--iters N]
- *                    [--tasks N] [--broken]
+ *   test_stress_pool [--threads N] [--workers N] [--iters N] [--tasks N]
+ *                    [--broken] [--seed S] [--long]
  *
  * --broken runs the same harness against a pool whose thieves take a task
  * with a plain store of the deque's top instead of a CAS (so a task can run
@@ -23,10 +23,16 @@
  * can crash the child (or make ASan stop it) before any count is off, and
  * that also counts as caught, as it would fail a normal run. Only a child
  * that passes every round (status 4) is a miss. The verdict says which.
+ *
+ * --long stands for --threads 3 --workers 4 --iters 40 (10 times the
+ * default rounds); options given with it override it. The seed is printed
+ * first; failure lines read "stress_pool: seed=S: ..." on stderr
+ * (stress.h).
  */
 // ctest stress --seed 1 --threads 2 --workers 2 --iters 6 --tasks 20000
 // ctest stress_more_workers --seed 7 --threads 3 --workers 4 --iters 4 --tasks 20000
 // ctest broken --broken --seed 3 --threads 3 --workers 4 --iters 200 --tasks 20000
+// ctest long_preset --long --iters 1 --tasks 5000
 // ctest-timeout 120
 #include <pthread.h>
 

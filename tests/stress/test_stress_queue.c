@@ -2,8 +2,8 @@
  * Linearisability-style stress for the MPMC queue and the SPSC ring.
  *
  *   test_stress_queue [--impl queue|ring|broken-queue|broken-ring]
- *                     [--threads N] [--iters N] [--capacity N] [--seed N]
- *                     [--blocking] [--long]
+ *                     [--threads N] [--iters N] [--capacity N] [--blocking]
+ *                     [--seed S] [--long]
  *
  * N producers and N consumers (one of each for the rings). Every item is
  * tagged with its producer and a per-producer sequence number. The harness
@@ -23,8 +23,11 @@
  * that publishes a slot before writing it). Their runs pass only when the
  * harness detects the breakage, proving that it can.
  *
- * --long multiplies iterations by 50; given alone (as `make stress` does),
- * it runs every preset below in turn, each in its own process.
+ * --long stands for --iters 1000000 (50 times the default), and options
+ * given with it override it; given alone (as `make stress` does), it runs
+ * every configuration in run_long_presets() in turn, each in its own
+ * process. Failure lines read "stress_queue: seed=S: ..." on stderr
+ * (stress.h).
  */
 #include <pthread.h>
 #include <sched.h>
@@ -40,6 +43,7 @@
 // ctest ring_spsc --impl ring --iters 300000 --capacity 16
 // ctest broken_queue_is_caught --impl broken-queue --threads 2 --iters 50000
 // ctest broken_ring_is_caught --impl broken-ring --iters 300000
+// ctest long_preset --long --threads 3 --iters 3000
 
 #define MAX_THREADS 64
 #define SEC 1000000000LL

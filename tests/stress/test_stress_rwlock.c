@@ -16,8 +16,12 @@
  * report the (intended) overlap as a data race; the real run uses plain
  * memory, so TSan also checks that weft's lock orders it.
  *
+ * --long stands for --threads 6 --iters 200000 (15 times the default
+ * passes); options given with it override it. The seed is printed first;
+ * failure lines read "stress_rwlock: seed=S: ..." on stderr (stress.h).
+ *
  * Usage: test_stress_rwlock [--threads N] [--iters N] [--writes PCT]
- *                           [--seed S] [--broken]
+ *                           [--broken] [--seed S] [--long]
  */
 #include <pthread.h>
 #include <sched.h>
@@ -29,6 +33,7 @@
 // ctest writers --threads 4 --iters 10000 --writes 60 --seed 5
 // ctest pair --threads 2 --iters 20000 --writes 10 --seed 9
 // ctest broken --broken --threads 4 --iters 200000 --seed 3
+// ctest long_preset --long --iters 2000
 // ctest-timeout 120
 
 #define WATCHDOG_S 100

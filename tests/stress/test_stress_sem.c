@@ -12,8 +12,12 @@
  * the count and decrements it in two steps (a classic check-then-act race):
  * the run exits 0 only if the harness caught it letting too many in.
  *
- * Usage: test_stress_sem [--threads N] [--iters N] [--permits N] [--seed S]
- *                        [--broken]
+ * --long stands for --threads 8 --iters 400000 --permits 3 (40 times the
+ * default passes); options given with it override it. The seed is printed
+ * first; failure lines read "stress_sem: seed=S: ..." on stderr (stress.h).
+ *
+ * Usage: test_stress_sem [--threads N] [--iters N] [--permits N] [--broken]
+ *                        [--seed S] [--long]
  */
 #include <pthread.h>
 #include <sched.h>
@@ -25,6 +29,7 @@
 // ctest lock --threads 3 --iters 20000 --permits 1 --seed 7
 // ctest wide --threads 6 --iters 5000 --permits 4 --seed 11
 // ctest broken --broken --threads 4 --iters 200000 --permits 2 --seed 3
+// ctest long_preset --long --iters 2000
 // ctest-timeout 120
 
 #define WATCHDOG_S 100

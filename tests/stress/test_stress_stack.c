@@ -2,7 +2,7 @@
  * Stress for the Treiber stack: ABA and reclamation under contention.
  *
  *   test_stress_stack [--impl stack|naive] [--threads N] [--iters N]
- *                     [--seed N] [--long]
+ *                     [--seed S] [--long]
  *
  * Every thread pushes its own tagged items (thread, sequence) in bursts and
  * pops bursts of whatever is on top, so nodes are popped, retired and
@@ -16,8 +16,10 @@
  * recycled through a FIFO pool: the ABA problem corrupts it, and that run
  * passes only when the harness detects the corruption.
  *
- * --long multiplies iterations by 50; given alone (as `make stress` does),
- * it runs 4 threads and then 16 (oversubscribed), each in its own process.
+ * --long stands for --iters 1000000 (50 times the default), and options
+ * given with it override it; given alone (as `make stress` does), it runs
+ * 4 threads and then 16 (oversubscribed), each in its own process. Failure
+ * lines read "stress_stack: seed=S: ..." on stderr (stress.h).
  */
 #include <pthread.h>
 #include <sched.h>
@@ -29,6 +31,7 @@
 // ctest stack_oversubscribed --impl stack --threads 12 --iters 3000
 // ctest stack_seeded --impl stack --threads 3 --iters 10000 --seed 4242
 // ctest naive_stack_is_caught --impl naive --threads 4 --iters 50000
+// ctest long_preset --long --iters 3000
 
 #define MAX_THREADS 64
 
