@@ -97,7 +97,7 @@ enum stress_kind {
 };
 
 /* One option of a program. Declare them with the macros below, which check
- * the destination's type. */
+ * the destination's type; an unsigned option's max is at most UINT_MAX. */
 struct stress_opt {
     const char *name; /* "--threads" */
     enum stress_kind kind;
