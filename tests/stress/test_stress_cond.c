@@ -2,8 +2,8 @@
  * test_stress_cond - a bounded producer/consumer queue under one weft_mutex_t
  * and two weft_cond_t (not_full, not_empty), seedable.
  *
- *   stress_cond [--threads N] [--iters N] [--seed S] [--capacity N]
- *               [--wait-ms N] [--broken]
+ *   test_stress_cond [--threads N] [--iters N] [--capacity N] [--wait-ms N]
+ *                    [--broken] [--seed S] [--long]
  *
  * N producers each push --iters items (producer id, sequence number); N
  * consumers pop them. Checked, under the queue's mutex:
@@ -24,35 +24,49 @@
  * the seed) are dropped, the "forgot to signal on one path" bug. The run
  * succeeds (exit 0) only if the harness reports the lost wake-up.
  *
- * The seed is printed first and in every failure line.
+ * --long stands for --threads 4 --iters 400000 (8 times the default items);
+ * options given with it override it.
+ *
+ * The seed is printed first and in every failure line
+ * ("stress_cond: seed=S: ...", on stderr); options, seeds and failure
+ * lines are handled by stress.h.
  */
 // ctest default --threads 2 --iters 200000
 // ctest one_to_one --threads 1 --iters 50000 --capacity 1 --seed 7
 // ctest broken --threads 1 --iters 200000 --capacity 1 --wait-ms 200 --broken
 // ctest broken_many --threads 3 --iters 200000 --capacity 4 --wait-ms 200 --broken
+// ctest long_preset --long --iters 2000
 // ctest-timeout 120
-#include <errno.h>
 #include <pthread.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
-#include "weft.h"
+#include "stress/stress.h"
 
 enum { MAX_THREADS = 32, MAX_CAPACITY = 4096 };
 
 struct config {
     unsigned threads;
-    unsigned long iters;
+    unsigned iters;
     uint64_t seed;
     unsigned capacity;
-    long wait_ms;
+    unsigned wait_ms;
     bool broken;
 };
 
 static struct config cfg = {2, 100000, 0, 8, 5000, false};
+
+static const struct stress_opt options[] = {
+    STRESS_UINT("--threads", "N", cfg.threads, 1, MAX_THREADS),
+    STRESS_UINT("--iters", "N", cfg.iters, 1, UINT32_MAX),
+    STRESS_UINT("--capacity", "N", cfg.capacity, 1, MAX_CAPACITY),
+    STRESS_UINT("--wait-ms", "N", cfg.wait_ms, 1, 86400000),
+    STRESS_FLAG("--broken", cfg.broken),
+    {0},
+};
+
+/* --long: twice the producers and consumers, 4 times the items each. */
+static const char *const long_preset[] = {"--threads", "4", "--iters", "400000", NULL};
+
+static const struct stress_prog prog = {"stress_cond", options, long_preset};
 
 struct item {
     unsigned producer;
@@ -77,22 +91,14 @@ static struct {
     .not_empty = WEFT_COND_INIT("queue.not_empty"),
 };
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static void fail(const char *fmt, unsigned a, unsigned long b)
+/* Reports a failure (the first five) and stops the run. */
+__attribute__((format(printf, 1, 2))) static void fail(const char *fmt, ...)
 {
     if (__atomic_fetch_add(&q.failures, 1, __ATOMIC_RELAXED) < 5) {
-        fprintf(stderr, "stress_cond: seed=%llu: ", (unsigned long long)cfg.seed);
-        fprintf(stderr, fmt, a, b);
-        fputc('\n', stderr);
+        va_list ap;
+        va_start(ap, fmt);
+        stress_vfail(prog.name, cfg.seed, fmt, ap);
+        va_end(ap);
     }
     __atomic_store_n(&q.stop, 1, __ATOMIC_RELAXED);
 }
@@ -105,10 +111,10 @@ static bool stopping(void)
 /* The signal under test; --broken drops it half the time. */
 static void signal_cv(weft_cond_t *c, uint64_t *rng)
 {
-    if (cfg.broken && (rng_next(rng) & 1))
+    if (cfg.broken && (stress_rng_next(rng) & 1))
         return;
     if (weft_cond_signal(c) != 0)
-        fail("weft_cond_signal failed (thread %u, %lu)", 0, 0);
+        fail("weft_cond_signal failed (thread %u, %lu)", 0u, 0ul);
 }
 
 /*
@@ -121,10 +127,9 @@ static void wait_for(weft_cond_t *c, bool (*pred)(void), const char *what, unsig
     while (!pred() && !stopping()) {
         int r = weft_cond_timedwait(c, &q.m, cfg.wait_ms * 1000000LL);
         if (r == -ETIMEDOUT && pred()) {
-            fprintf(stderr,
-                    "stress_cond: seed=%llu: lost wake-up: %s %u slept %ld ms "
-                    "although its condition held\n",
-                    (unsigned long long)cfg.seed, what, who, cfg.wait_ms);
+            stress_fail(prog.name, cfg.seed,
+                        "lost wake-up: %s %u slept %u ms although its condition held", what, who,
+                        cfg.wait_ms);
             fail("lost wake-up (thread %u, after %lu items)", who, q.consumed);
         } else if (r != 0 && r != -ETIMEDOUT) {
             fail("weft_cond_timedwait failed (thread %u, rc %lu)", who, (unsigned long)-r);
@@ -147,7 +152,7 @@ static bool has_item(void) WEFT_REQUIRES(q.m)
 static void *producer_main(void *arg)
 {
     unsigned me = (unsigned)(uintptr_t)arg;
-    uint64_t rng = cfg.seed * 0x9E3779B97F4A7C15ULL + 2 * me + 1;
+    uint64_t rng = stress_rng_seed(cfg.seed, 2 * me + 1);
     for (unsigned long seq = 0; seq < cfg.iters && !stopping(); seq++) {
         weft_mutex_lock(&q.m);
         wait_for(&q.not_full, has_room, "producer", me);
@@ -159,7 +164,7 @@ static void *producer_main(void *arg)
         q.count++;
         __atomic_fetch_add(&q.moved, 1, __ATOMIC_RELAXED);
         /* Signal inside or outside the lock: both are correct uses. */
-        bool inside = rng_next(&rng) & 2;
+        bool inside = stress_rng_next(&rng) & 2;
         if (inside)
             signal_cv(&q.not_empty, &rng);
         (void)weft_mutex_unlock(&q.m);
@@ -185,7 +190,7 @@ static void check_item(struct item it, unsigned me, unsigned long *last) WEFT_RE
 static void *consumer_main(void *arg)
 {
     unsigned me = (unsigned)(uintptr_t)arg;
-    uint64_t rng = cfg.seed * 0x9E3779B97F4A7C15ULL + 2 * me + 2;
+    uint64_t rng = stress_rng_seed(cfg.seed, 2 * me + 2);
     unsigned long last[MAX_THREADS] = {0};
     const unsigned long total = (unsigned long)cfg.threads * cfg.iters;
     weft_mutex_lock(&q.m);
@@ -222,7 +227,7 @@ static void *watchdog_main(void *arg)
             before = now;
             since = weft_now_ns();
         } else if (weft_now_ns() - since > (uint64_t)cfg.wait_ms * 4000000ULL && !stopping()) {
-            fail("stall: no item moved for %u x wait-ms (%lu items moved)", 4, now);
+            fail("stall: no item moved for %u x wait-ms (%lu items moved)", 4u, now);
             (void)weft_cond_broadcast(&q.not_empty);
             (void)weft_cond_broadcast(&q.not_full);
         }
@@ -231,42 +236,6 @@ static void *watchdog_main(void *arg)
 }
 
 /* ---- main ------------------------------------------------------------------ */
-
-static void usage(void)
-{
-    fprintf(stderr, "usage: stress_cond [--threads N] [--iters N] [--seed S] "
-                    "[--capacity N] [--wait-ms N] [--broken]\n");
-    exit(2);
-}
-
-static void parse(int argc, char **argv)
-{
-    bool seeded = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--broken") == 0)
-            cfg.broken = true;
-        else if (i + 1 >= argc)
-            usage();
-        else if (strcmp(a, "--threads") == 0)
-            cfg.threads = (unsigned)strtoul(argv[++i], NULL, 0);
-        else if (strcmp(a, "--iters") == 0)
-            cfg.iters = strtoul(argv[++i], NULL, 0);
-        else if (strcmp(a, "--seed") == 0)
-            cfg.seed = strtoull(argv[++i], NULL, 0), seeded = true;
-        else if (strcmp(a, "--capacity") == 0)
-            cfg.capacity = (unsigned)strtoul(argv[++i], NULL, 0);
-        else if (strcmp(a, "--wait-ms") == 0)
-            cfg.wait_ms = strtol(argv[++i], NULL, 0);
-        else
-            usage();
-    }
-    if (cfg.threads < 1 || cfg.threads > MAX_THREADS || cfg.iters == 0 || cfg.capacity < 1 ||
-        cfg.capacity > MAX_CAPACITY || cfg.wait_ms < 1)
-        usage();
-    if (!seeded)
-        cfg.seed = weft_now_ns() ^ (uint64_t)time(NULL);
-}
 
 /* Every item delivered exactly once? Reports the first one missing. */
 static int check_all_seen(void)
@@ -296,12 +265,11 @@ static int report(void)
 
 int main(int argc, char **argv)
 {
-    parse(argc, argv);
-    printf("stress_cond: seed=%llu producers=%u consumers=%u iters=%lu capacity=%u "
-           "wait=%ldms cond=%s\n",
-           (unsigned long long)cfg.seed, cfg.threads, cfg.threads, cfg.iters, cfg.capacity,
-           cfg.wait_ms, cfg.broken ? "broken (drops half the signals)" : "weft_cond_t");
-    fflush(stdout);
+    cfg.seed = stress_parse(&prog, argc, argv).seed;
+    stress_start("stress_cond: seed=%" PRIu64 " producers=%u consumers=%u iters=%u capacity=%u "
+                 "wait=%ums cond=%s",
+                 cfg.seed, cfg.threads, cfg.threads, cfg.iters, cfg.capacity, cfg.wait_ms,
+                 cfg.broken ? "broken (drops half the signals)" : "weft_cond_t");
     q.seen = calloc((size_t)cfg.threads * cfg.iters, 1);
     if (q.seen == NULL)
         return 2;

@@ -35,7 +35,8 @@
  * switched out at all. Fewer samples are checked (mostly uncontended ones),
  * but those that are checked are still exact.
  *
- *   test_stress_fairlock [--threads N] [--iters N] [--seed S] [--timed] [--broken]
+ *   test_stress_fairlock [--threads N] [--iters N] [--timed] [--broken] [--seed S]
+ *                        [--long]
  *
  * --timed makes half of the acquisitions weft_fairlock_timedlock() calls
  * with short random timeouts, retried until they succeed: waiters then
@@ -45,18 +46,17 @@
  * --broken swaps in a test-and-set lock whose waiters nap between tries
  * while the releasing thread re-takes the lock at once: reliably unfair.
  * The run passes only if the bypass check catches it.
+ *
+ * --long stands for --threads 8 --iters 40000 (16 times the default
+ * acquisitions); options given with it override it. The seed is printed
+ * first; failure lines read "stress_fairlock: seed=S: ..." on stderr
+ * (stress.h).
  */
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
-#include "weft.h"
+#include "stress/stress.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define UNDER_TSAN 1
@@ -81,6 +81,7 @@
 // ctest stress_many --threads 8 --iters 1500 --seed 11
 // ctest stress_timed --threads 8 --iters 2000 --timed
 // ctest broken_unfair_caught --threads 4 --iters 5000 --broken
+// ctest long_preset --long --iters 500
 
 struct config {
     unsigned threads;
@@ -90,7 +91,20 @@ struct config {
     bool broken;
 };
 
-static struct config cfg;
+static struct config cfg = {4, 5000, 0, false, false};
+
+static const struct stress_opt options[] = {
+    STRESS_UINT("--threads", "N", cfg.threads, 2, 256),
+    STRESS_UINT("--iters", "N", cfg.iters, 1, UINT32_MAX),
+    STRESS_FLAG("--timed", cfg.timed),
+    STRESS_FLAG("--broken", cfg.broken),
+    {0},
+};
+
+/* --long: twice the threads, 8 times the acquisitions each. */
+static const char *const long_preset[] = {"--threads", "8", "--iters", "40000", NULL};
+
+static const struct stress_prog prog = {"stress_fairlock", options, long_preset};
 static weft_fairlock_t lock = WEFT_FAIRLOCK_INIT("stress");
 static atomic_int tas_word;       /* the broken variant's lock */
 static weft_barrier_t start_gate; /* releases the workers together */
@@ -104,14 +118,6 @@ static atomic_ulong worst_bypass;
 static atomic_ulong checked_samples;
 static atomic_ulong timeouts;
 static atomic_int attempting; /* threads between asking for and getting the lock */
-
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t x = (*s += 0x9e3779b97f4a7c15u);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
-    return x ^ (x >> 31);
-}
 
 static void sleep_us(long us)
 {
@@ -141,11 +147,11 @@ static void sample_start(struct sample *sm)
 static void timed_lock(uint64_t *rng, struct sample *sm)
 {
     for (;;) {
-        int r = weft_fairlock_timedlock(&lock, (int64_t)(splitmix(rng) % 50000));
+        int r = weft_fairlock_timedlock(&lock, (int64_t)(stress_splitmix64(rng) % 50000));
         if (r == 0)
             return;
         if (r != -ETIMEDOUT) {
-            printf("seed %" PRIu64 ": timedlock returned %d\n", cfg.seed, r);
+            stress_fail(prog.name, cfg.seed, "timedlock returned %d", r);
             abort();
         }
         atomic_fetch_add(&timeouts, 1);
@@ -178,7 +184,7 @@ static void test_lock(uint64_t *rng, struct sample *sm)
 {
     if (cfg.broken)
         tas_lock(sm);
-    else if (cfg.timed && splitmix(rng) % 2 == 0)
+    else if (cfg.timed && stress_splitmix64(rng) % 2 == 0)
         timed_lock(rng, sm);
     else
         weft_fairlock_lock(&lock);
@@ -207,7 +213,7 @@ static long context_switches(void)
 /* Work that takes a seed-chosen while, so threads interleave differently. */
 static unsigned spin_work(uint64_t *rng, unsigned max)
 {
-    unsigned n = (unsigned)(splitmix(rng) % max), acc = 0;
+    unsigned n = (unsigned)(stress_splitmix64(rng) % max), acc = 0;
     for (unsigned i = 0; i < n; i++)
         acc = acc * 31u + i;
     return acc;
@@ -225,7 +231,7 @@ static void critical_section(uint64_t *rng)
      * the lock (for at most about a millisecond), so that contention is
      * certain even when a loaded machine would otherwise run the threads
      * one after another. */
-    if (splitmix(rng) % 8 == 0)
+    if (stress_splitmix64(rng) % 8 == 0)
         for (int k = 0; k < 50 && atomic_load(&attempting) == 0; k++)
             sleep_us(20);
     if (atomic_exchange(&inside, 0) != me)
@@ -259,8 +265,8 @@ static void record_bypass(unsigned long overtaken, unsigned index)
     while (overtaken > w && !atomic_compare_exchange_weak(&worst_bypass, &w, overtaken))
         ;
     if (overtaken > bypass_bound() && atomic_fetch_add(&bypass_failures, 1) < 3)
-        printf("seed %" PRIu64 ": thread %u overtaken %lu times (bound %lu)\n", cfg.seed, index,
-               overtaken, bypass_bound());
+        stress_fail(prog.name, cfg.seed, "thread %u overtaken %lu times (bound %lu)", index,
+                    overtaken, bypass_bound());
 }
 
 static void *worker(void *arg)
@@ -286,37 +292,6 @@ static void *worker(void *arg)
         (void)sink;
     }
     return NULL;
-}
-
-static int usage(const char *argv0)
-{
-    fprintf(stderr, "usage: %s [--threads N] [--iters N] [--seed S] [--timed] [--broken]\n", argv0);
-    return 2;
-}
-
-static int parse_args(int argc, char **argv)
-{
-    cfg = (struct config){4, 5000, 0, false, false};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--broken") == 0)
-            cfg.broken = true;
-        else if (strcmp(a, "--timed") == 0)
-            cfg.timed = true;
-        else if (i + 1 < argc && strcmp(a, "--threads") == 0)
-            cfg.threads = (unsigned)strtoul(argv[++i], NULL, 0);
-        else if (i + 1 < argc && strcmp(a, "--iters") == 0)
-            cfg.iters = (unsigned)strtoul(argv[++i], NULL, 0);
-        else if (i + 1 < argc && strcmp(a, "--seed") == 0)
-            cfg.seed = strtoull(argv[++i], NULL, 0);
-        else
-            return usage(argv[0]);
-    }
-    if (cfg.threads < 2 || cfg.threads > 256 || cfg.iters == 0)
-        return usage(argv[0]);
-    if (cfg.seed == 0)
-        cfg.seed = weft_now_ns() ^ ((uint64_t)weft_thread_id() << 40);
-    return 0;
 }
 
 static bool report(void)
@@ -348,12 +323,9 @@ static bool report(void)
 
 int main(int argc, char **argv)
 {
-    if (parse_args(argc, argv) != 0)
-        return 2;
-    printf("seed %" PRIu64 "\n", cfg.seed);
-    printf("threads %u iters %u%s\n", cfg.threads, cfg.iters,
-           cfg.broken ? " (broken: unfair test-and-set lock)" : "");
-    fflush(stdout);
+    cfg.seed = stress_parse(&prog, argc, argv).seed;
+    stress_start("seed %" PRIu64 "\nthreads %u iters %u%s", cfg.seed, cfg.threads, cfg.iters,
+                 cfg.broken ? " (broken: unfair test-and-set lock)" : "");
     pthread_t *t = calloc(cfg.threads, sizeof *t);
     if (t == NULL || weft_barrier_init(&start_gate, cfg.threads, "start") != 0)
         return 2;
@@ -366,7 +338,7 @@ int main(int argc, char **argv)
     (void)weft_barrier_destroy(&start_gate);
     bool failed = report();
     if (!cfg.broken && weft_fairlock_destroy(&lock) != 0) {
-        printf("seed %" PRIu64 ": lock not free at the end\n", cfg.seed);
+        stress_fail(prog.name, cfg.seed, "lock not free at the end");
         failed = true;
     }
     if (cfg.broken) {

@@ -1,7 +1,7 @@
 /*
  * test_stress_mutex - mutual exclusion under contention, seedable.
  *
- *   stress_mutex [--threads N] [--iters N] [--seed S] [--broken]
+ *   test_stress_mutex [--threads N] [--iters N] [--broken] [--seed S] [--long]
  *
  * Every thread repeatedly takes the lock (lock, trylock or timedlock, picked
  * at random from the seed) and runs a critical section that
@@ -18,32 +18,44 @@
  * section use relaxed atomics there, so the race is a logic error the
  * harness must find, not undefined behaviour a sanitizer would report.
  *
- * The seed is printed first and in every failure line.
+ * --long stands for --threads 8 --iters 2000000 (40 times the default
+ * sections); options given with it override it.
+ *
+ * The seed is printed first and in every failure line
+ * ("stress_mutex: seed=S: ...", on stderr); options, seeds and failure
+ * lines are handled by stress.h.
  */
 // ctest default --threads 4 --iters 1000000
 // ctest two --threads 2 --iters 1000000 --seed 1
 // ctest broken --threads 4 --iters 2000000 --broken
+// ctest long_preset --long --iters 20000
 // ctest-timeout 120
-#include <errno.h>
 #include <pthread.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
-#include "weft.h"
+#include "stress/stress.h"
 
 enum { MAX_THREADS = 64 };
 
 struct config {
     unsigned threads;
-    unsigned long iters;
+    unsigned iters;
     uint64_t seed;
     bool broken;
 };
 
 static struct config cfg = {4, 100000, 0, false};
+
+static const struct stress_opt options[] = {
+    STRESS_UINT("--threads", "N", cfg.threads, 2, MAX_THREADS),
+    STRESS_UINT("--iters", "N", cfg.iters, 1, UINT32_MAX),
+    STRESS_FLAG("--broken", cfg.broken),
+    {0},
+};
+
+/* --long: twice the threads, 20 times the sections each. */
+static const char *const long_preset[] = {"--threads", "8", "--iters", "2000000", NULL};
+
+static const struct stress_prog prog = {"stress_mutex", options, long_preset};
 
 /* ---- shared state -------------------------------------------------------- */
 
@@ -79,17 +91,6 @@ static void broken_unlock(void)
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    /* xorshift64*: small, fast, and good enough to pick paths. */
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
 /* Plain accesses for the real lock (so TSan checks the lock's ordering);
  * relaxed atomics for the broken one (so the race is only logical). */
 static long load_l(long *p)
@@ -121,8 +122,7 @@ static void store_u(unsigned *p, unsigned v)
 static void violation(const char *what, unsigned me, unsigned other)
 {
     if (__atomic_fetch_add(&violations, 1, __ATOMIC_RELAXED) < 5)
-        fprintf(stderr, "stress_mutex: seed=%llu: %s (thread %u, found %d)\n",
-                (unsigned long long)cfg.seed, what, me, (int)other - 1);
+        stress_fail(prog.name, cfg.seed, "%s (thread %u, found %d)", what, me, (int)other - 1);
     if (cfg.broken)
         __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 }
@@ -137,7 +137,7 @@ static WEFT_NO_THREAD_SAFETY_ANALYSIS int acquire(uint64_t *rng)
         broken_lock();
         return 0;
     }
-    switch (rng_next(rng) % 4) {
+    switch (stress_rng_next(rng) % 4) {
     case 0:
         if (weft_mutex_trylock(&lock) == 0)
             return 0;
@@ -145,7 +145,8 @@ static WEFT_NO_THREAD_SAFETY_ANALYSIS int acquire(uint64_t *rng)
         return 0;
     case 1: {
         int r;
-        while ((r = weft_mutex_timedlock(&lock, (int64_t)(rng_next(rng) % 20000))) == -ETIMEDOUT) {
+        while ((r = weft_mutex_timedlock(&lock, (int64_t)(stress_rng_next(rng) % 20000))) ==
+               -ETIMEDOUT) {
         }
         return r;
     }
@@ -170,7 +171,7 @@ static void critical_section(unsigned me, uint64_t *rng)
         violation("overlap on entry", me, was);
     store_u(&inside, me + 1);
     long c = load_l(&counter);
-    unsigned dawdle = (unsigned)(rng_next(rng) % 64);
+    unsigned dawdle = (unsigned)(stress_rng_next(rng) % 64);
     for (volatile unsigned i = 0; i < dawdle; i++) {
     }
     store_l(&counter, c + 1);
@@ -189,8 +190,8 @@ struct worker {
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    uint64_t rng = cfg.seed * 0x9E3779B97F4A7C15ULL + w->id + 1;
-    for (unsigned long i = 0; i < cfg.iters; i++) {
+    uint64_t rng = stress_rng_seed(cfg.seed, w->id + 1);
+    for (unsigned i = 0; i < cfg.iters; i++) {
         if (__atomic_load_n(&stop, __ATOMIC_RELAXED))
             break;
         if (acquire(&rng) != 0) {
@@ -206,48 +207,16 @@ static void *worker_main(void *arg)
 
 /* ---- main ------------------------------------------------------------------ */
 
-static void usage(void)
-{
-    fprintf(stderr, "usage: stress_mutex [--threads N] [--iters N] [--seed S] [--broken]\n");
-    exit(2);
-}
-
-static void parse(int argc, char **argv)
-{
-    bool seeded = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--broken") == 0)
-            cfg.broken = true;
-        else if (i + 1 >= argc)
-            usage();
-        else if (strcmp(a, "--threads") == 0)
-            cfg.threads = (unsigned)strtoul(argv[++i], NULL, 0);
-        else if (strcmp(a, "--iters") == 0)
-            cfg.iters = strtoul(argv[++i], NULL, 0);
-        else if (strcmp(a, "--seed") == 0)
-            cfg.seed = strtoull(argv[++i], NULL, 0), seeded = true;
-        else
-            usage();
-    }
-    if (cfg.threads < 2 || cfg.threads > MAX_THREADS || cfg.iters == 0)
-        usage();
-    if (!seeded)
-        cfg.seed = weft_now_ns() ^ (uint64_t)time(NULL);
-}
-
 int main(int argc, char **argv)
 {
-    parse(argc, argv);
-    printf("stress_mutex: seed=%llu threads=%u iters=%lu lock=%s\n", (unsigned long long)cfg.seed,
-           cfg.threads, cfg.iters, cfg.broken ? "broken (load-then-store)" : "weft_mutex_t");
-    fflush(stdout);
+    cfg.seed = stress_parse(&prog, argc, argv).seed;
+    stress_start("stress_mutex: seed=%" PRIu64 " threads=%u iters=%u lock=%s", cfg.seed,
+                 cfg.threads, cfg.iters, cfg.broken ? "broken (load-then-store)" : "weft_mutex_t");
     static struct worker w[MAX_THREADS];
     for (unsigned i = 0; i < cfg.threads; i++) {
         w[i].id = i;
         if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0) {
-            fprintf(stderr, "stress_mutex: seed=%llu: pthread_create failed\n",
-                    (unsigned long long)cfg.seed);
+            stress_fail(prog.name, cfg.seed, "pthread_create failed");
             return 1;
         }
     }
@@ -258,8 +227,7 @@ int main(int argc, char **argv)
     }
     long final = __atomic_load_n(&counter, __ATOMIC_RELAXED);
     if (final != (long)total) {
-        fprintf(stderr, "stress_mutex: seed=%llu: lost updates: counter %ld, expected %lu\n",
-                (unsigned long long)cfg.seed, final, total);
+        stress_fail(prog.name, cfg.seed, "lost updates: counter %ld, expected %lu", final, total);
         __atomic_fetch_add(&violations, 1, __ATOMIC_RELAXED);
     }
     int v = __atomic_load_n(&violations, __ATOMIC_RELAXED);
@@ -269,8 +237,7 @@ int main(int argc, char **argv)
         return v ? 0 : 1;
     }
     if (v == 0 && weft_mutex_destroy(&lock) != 0) {
-        fprintf(stderr, "stress_mutex: seed=%llu: lock still held at the end\n",
-                (unsigned long long)cfg.seed);
+        stress_fail(prog.name, cfg.seed, "lock still held at the end");
         return 1;
     }
     printf("stress_mutex: seed=%llu: %s: %lu sections, counter %ld\n", (unsigned long long)cfg.seed,

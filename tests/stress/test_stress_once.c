@@ -8,27 +8,26 @@
  * exactly once per object, every caller sees the whole payload after its
  * weft_once returns 0, and failed runs are retried by someone.
  *
- *   test_stress_once [--threads N] [--iters ROUNDS] [--seed S] [--broken]
+ *   test_stress_once [--threads N] [--iters ROUNDS] [--broken] [--seed S] [--long]
  *
  * --broken swaps in a naive "if (!done) { fn(); done = 1; }" once; the run
  * passes only if the harness catches fn running more than once.
+ *
+ * --long stands for --threads 16 --iters 20000 (about 130 times the default
+ * calls); options given with it override it. The seed is printed first;
+ * failure lines read "stress_once: seed=S: ..." on stderr (stress.h).
  */
-#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
-#include "weft.h"
+#include "stress/stress.h"
 
 // ctest-timeout 120
 // ctest stress_default --threads 8 --iters 2000
 // ctest stress_small --threads 3 --iters 500 --seed 7
 // ctest broken_once_caught --threads 8 --iters 200 --broken
+// ctest long_preset --long --iters 100
 
 #define PAYLOAD 16
 
@@ -48,19 +47,23 @@ struct config {
     bool broken;
 };
 
-static struct config cfg;
+static struct config cfg = {8, 300, 0, false};
+
+static const struct stress_opt options[] = {
+    STRESS_UINT("--threads", "N", cfg.threads, 2, 256),
+    STRESS_UINT("--iters", "ROUNDS", cfg.rounds, 1, UINT32_MAX),
+    STRESS_FLAG("--broken", cfg.broken),
+    {0},
+};
+
+/* --long: twice the herd, about 65 times the rounds. */
+static const char *const long_preset[] = {"--threads", "16", "--iters", "20000", NULL};
+
+static const struct stress_prog prog = {"stress_once", options, long_preset};
 static struct object *objects;
 static weft_barrier_t start;
 static atomic_long bad_payload;
 static atomic_long caller_errors;
-
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t x = (*s += 0x9e3779b97f4a7c15u);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
-    return x ^ (x >> 31);
-}
 
 static void store_payload(struct object *o, int i, int v)
 {
@@ -130,12 +133,12 @@ static void *herd_member(void *arg)
 {
     uint64_t rng = cfg.seed ^ (uint64_t)(uintptr_t)arg;
     weft_backoff_t jitter;
-    weft_backoff_init(&jitter, splitmix(&rng) | 1);
+    weft_backoff_init(&jitter, stress_splitmix64(&rng) | 1);
     (void)weft_backoff_set_limits(&jitter, 1, 64);
     for (size_t r = 0; r < cfg.rounds; r++) {
         struct object *o = &objects[r];
         (void)weft_barrier_wait(&start);
-        if (splitmix(&rng) % 4 == 0)
+        if (stress_splitmix64(&rng) % 4 == 0)
             weft_backoff_pause(&jitter);
         weft_backoff_reset(&jitter);
         int res;
@@ -148,35 +151,6 @@ static void *herd_member(void *arg)
     return NULL;
 }
 
-static int usage(const char *argv0)
-{
-    fprintf(stderr, "usage: %s [--threads N] [--iters ROUNDS] [--seed S] [--broken]\n", argv0);
-    return 2;
-}
-
-static int parse_args(int argc, char **argv)
-{
-    cfg = (struct config){8, 300, 0, false};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--broken") == 0)
-            cfg.broken = true;
-        else if (i + 1 < argc && strcmp(a, "--threads") == 0)
-            cfg.threads = (unsigned)strtoul(argv[++i], NULL, 0);
-        else if (i + 1 < argc && strcmp(a, "--iters") == 0)
-            cfg.rounds = (unsigned)strtoul(argv[++i], NULL, 0);
-        else if (i + 1 < argc && strcmp(a, "--seed") == 0)
-            cfg.seed = strtoull(argv[++i], NULL, 0);
-        else
-            return usage(argv[0]);
-    }
-    if (cfg.threads < 2 || cfg.threads > 256 || cfg.rounds == 0)
-        return usage(argv[0]);
-    if (cfg.seed == 0)
-        cfg.seed = weft_now_ns() ^ ((uint64_t)weft_thread_id() << 40);
-    return 0;
-}
-
 /* Per-object verdict; returns the number of objects whose fn succeeded a
  * number of times other than one. */
 static unsigned count_bad_objects(void)
@@ -186,8 +160,8 @@ static unsigned count_bad_objects(void)
         int s = atomic_load(&objects[r].successes);
         if (s != 1) {
             if (bad < 5)
-                printf("seed %" PRIu64 ": round %zu: fn succeeded %d times (%d runs)\n", cfg.seed,
-                       r, s, atomic_load(&objects[r].runs));
+                stress_fail(prog.name, cfg.seed, "round %zu: fn succeeded %d times (%d runs)", r, s,
+                            atomic_load(&objects[r].runs));
             bad++;
         }
     }
@@ -196,11 +170,9 @@ static unsigned count_bad_objects(void)
 
 int main(int argc, char **argv)
 {
-    if (parse_args(argc, argv) != 0)
-        return 2;
-    printf("seed %" PRIu64 "\n", cfg.seed);
-    printf("threads %u rounds %u%s\n", cfg.threads, cfg.rounds, cfg.broken ? " (broken once)" : "");
-    fflush(stdout);
+    cfg.seed = stress_parse(&prog, argc, argv).seed;
+    stress_start("seed %" PRIu64 "\nthreads %u rounds %u%s", cfg.seed, cfg.threads, cfg.rounds,
+                 cfg.broken ? " (broken once)" : "");
     objects = calloc(cfg.rounds, sizeof *objects);
     pthread_t *t = calloc(cfg.threads, sizeof *t);
     if (objects == NULL || t == NULL || weft_barrier_init(&start, cfg.threads, "herd") != 0)
@@ -208,7 +180,7 @@ int main(int argc, char **argv)
     uint64_t rng = cfg.seed;
     for (size_t r = 0; r < cfg.rounds; r++) {
         objects[r].once = (weft_once_t)WEFT_ONCE_INIT;
-        atomic_init(&objects[r].fails_left, (int)(splitmix(&rng) % 8 < 2 ? 1 + r % 2 : 0));
+        atomic_init(&objects[r].fails_left, (int)(stress_splitmix64(&rng) % 8 < 2 ? 1 + r % 2 : 0));
     }
     for (unsigned i = 0; i < cfg.threads; i++)
         if (pthread_create(&t[i], NULL, herd_member, (void *)(uintptr_t)(i + 1)) != 0)

@@ -10,8 +10,8 @@
  * accepted and not cancelled ran exactly once, no cancelled task ran, every
  * result that arrived is right.
  *
- *   test_stress_pool [--seed N] [--threads N] [--workers N] [--iters N]
- *                    [--tasks N] [--broken]
+ *   test_stress_pool [--threads N] [--workers N] [--iters N] [--tasks N]
+ *                    [--broken] [--seed S] [--long]
  *
  * --broken runs the same harness against a pool whose thieves take a task
  * with a plain store of the deque's top instead of a CAS (so a task can run
@@ -23,20 +23,21 @@
  * can crash the child (or make ASan stop it) before any count is off, and
  * that also counts as caught, as it would fail a normal run. Only a child
  * that passes every round (status 4) is a miss. The verdict says which.
+ *
+ * --long stands for --threads 3 --workers 4 --iters 40 (10 times the
+ * default rounds); options given with it override it. The seed is printed
+ * first; failure lines read "stress_pool: seed=S: ..." on stderr
+ * (stress.h).
  */
 // ctest stress --seed 1 --threads 2 --workers 2 --iters 6 --tasks 20000
 // ctest stress_more_workers --seed 7 --threads 3 --workers 4 --iters 4 --tasks 20000
 // ctest broken --broken --seed 3 --threads 3 --workers 4 --iters 200 --tasks 20000
+// ctest long_preset --long --iters 1 --tasks 5000
 // ctest-timeout 120
 #include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "internal/exec.h"
-#include "weft.h"
+#include "stress/stress.h"
 
 #define SEC 1000000000ll
 
@@ -65,22 +66,24 @@ typedef struct job {
     uint32_t depth;
 } job_t;
 
-static uint64_t seed_of_run;
+static opts_t opt = {.threads = 2, .workers = 2, .iters = 4, .tasks = 20000};
 
-#define FAIL(...)                                                                                  \
-    do {                                                                                           \
-        fprintf(stderr, "stress_pool FAIL (seed %llu): ", (unsigned long long)seed_of_run);        \
-        fprintf(stderr, __VA_ARGS__);                                                              \
-        fputc('\n', stderr);                                                                       \
-    } while (0)
+static const struct stress_opt options[] = {
+    STRESS_UINT("--threads", "N", opt.threads, 1, 64),
+    STRESS_UINT("--workers", "N", opt.workers, 1, 256),
+    STRESS_UINT("--iters", "N", opt.iters, 0, UINT32_MAX),
+    STRESS_UINT("--tasks", "N", opt.tasks, 1, 1u << 28),
+    STRESS_FLAG("--broken", opt.broken),
+    {0},
+};
 
-static uint64_t rnd(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
+/* --long: more submitters and workers, 10 times the rounds. */
+static const char *const long_preset[] = {"--threads", "3",  "--workers", "4",
+                                          "--iters",   "40", NULL};
+
+static const struct stress_prog prog = {"stress_pool", options, long_preset};
+
+#define FAIL(...) stress_fail(prog.name, opt.seed, __VA_ARGS__)
 
 static void *task(void *arg);
 
@@ -135,7 +138,7 @@ static void *submitter_main(void *arg)
     for (uint32_t id = s->index; id < r->o->tasks; id += r->o->threads) {
         job_t *j = &r->jobs[id];
         *j = (job_t){r, id, 0};
-        uint64_t x = rnd(&s->rng) % 16;
+        uint64_t x = stress_xorshift64(&s->rng) % 16;
         weft_future_t *f = NULL;
         if (weft_pool_submit(r->pool, task, j, x < 8 ? NULL : &f) != 0)
             continue;
@@ -193,7 +196,7 @@ static int run_round(const opts_t *o, unsigned iter, uint64_t *rng)
     pthread_t th[64];
     submitter_t sub[64];
     for (unsigned i = 0; i < o->threads; i++) {
-        sub[i] = (submitter_t){&r, i, rnd(rng) | 1};
+        sub[i] = (submitter_t){&r, i, stress_xorshift64(rng) | 1};
         pthread_create(&th[i], NULL, submitter_main, &sub[i]);
     }
     for (unsigned i = 0; i < o->threads; i++)
@@ -209,36 +212,6 @@ static int run_round(const opts_t *o, unsigned iter, uint64_t *rng)
     free(r.accepted);
     free(r.jobs);
     return bad;
-}
-
-static void parse(opts_t *o, int argc, char **argv)
-{
-    *o = (opts_t){
-        .seed = (uint64_t)weft_now_ns(), .threads = 2, .workers = 2, .iters = 4, .tasks = 20000};
-    for (int i = 1; i < argc; i++) {
-        const char *v = i + 1 < argc ? argv[i + 1] : "0";
-        if (strcmp(argv[i], "--seed") == 0 && ++i)
-            o->seed = strtoull(v, NULL, 0);
-        else if (strcmp(argv[i], "--threads") == 0 && ++i)
-            o->threads = (unsigned)atoi(v);
-        else if (strcmp(argv[i], "--workers") == 0 && ++i)
-            o->workers = (unsigned)atoi(v);
-        else if (strcmp(argv[i], "--iters") == 0 && ++i)
-            o->iters = (unsigned)atoi(v);
-        else if (strcmp(argv[i], "--tasks") == 0 && ++i)
-            o->tasks = (unsigned)atoi(v);
-        else if (strcmp(argv[i], "--broken") == 0)
-            o->broken = true;
-        else {
-            fprintf(stderr,
-                    "usage: %s [--seed N] [--threads N] [--workers N] [--iters N] "
-                    "[--tasks N] [--broken]\n",
-                    argv[0]);
-            exit(2);
-        }
-    }
-    if (o->threads == 0 || o->threads > 64 || o->workers == 0 || o->tasks == 0)
-        exit(2);
 }
 
 /* Rounds until one fails: the number of failures (0: all passed). */
@@ -279,15 +252,13 @@ static int run_broken(const opts_t *o)
 
 int main(int argc, char **argv)
 {
-    opts_t o;
-    parse(&o, argc, argv);
-    seed_of_run = o.seed;
-    printf("stress_pool: seed %llu threads %u workers %u iters %u tasks %u%s\n",
-           (unsigned long long)o.seed, o.threads, o.workers, o.iters, o.tasks,
-           o.broken ? " (broken pool: must be caught)" : "");
-    if (o.broken)
-        return run_broken(&o);
-    int bad = run_rounds(&o);
-    printf("stress_pool: %s (seed %llu)\n", bad ? "FAILED" : "ok", (unsigned long long)o.seed);
+    opt.seed = stress_parse(&prog, argc, argv).seed;
+    stress_start("stress_pool: seed %" PRIu64 " threads %u workers %u iters %u tasks %u%s",
+                 opt.seed, opt.threads, opt.workers, opt.iters, opt.tasks,
+                 opt.broken ? " (broken pool: must be caught)" : "");
+    if (opt.broken)
+        return run_broken(&opt);
+    int bad = run_rounds(&opt);
+    printf("stress_pool: %s (seed %" PRIu64 ")\n", bad ? "FAILED" : "ok", opt.seed);
     return bad ? 1 : 0;
 }

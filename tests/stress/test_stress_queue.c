@@ -2,8 +2,8 @@
  * Linearisability-style stress for the MPMC queue and the SPSC ring.
  *
  *   test_stress_queue [--impl queue|ring|broken-queue|broken-ring]
- *                     [--threads N] [--iters N] [--capacity N] [--seed N]
- *                     [--blocking] [--long]
+ *                     [--threads N] [--iters N] [--capacity N] [--blocking]
+ *                     [--seed S] [--long]
  *
  * N producers and N consumers (one of each for the rings). Every item is
  * tagged with its producer and a per-producer sequence number. The harness
@@ -23,19 +23,16 @@
  * that publishes a slot before writing it). Their runs pass only when the
  * harness detects the breakage, proving that it can.
  *
- * --long multiplies iterations by 50; given alone (as `make stress` does),
- * it runs every preset below in turn, each in its own process.
+ * --long stands for --iters 1000000 (50 times the default), and options
+ * given with it override it; given alone (as `make stress` does), it runs
+ * every configuration in run_long_presets() in turn, each in its own
+ * process. Failure lines read "stress_queue: seed=S: ..." on stderr
+ * (stress.h).
  */
-#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "weft.h"
+#include "stress/stress.h"
 
 // ctest-timeout 120
 // ctest queue_2p2c --impl queue --threads 2 --iters 30000
@@ -46,21 +43,38 @@
 // ctest ring_spsc --impl ring --iters 300000 --capacity 16
 // ctest broken_queue_is_caught --impl broken-queue --threads 2 --iters 50000
 // ctest broken_ring_is_caught --impl broken-ring --iters 300000
+// ctest long_preset --long --threads 3 --iters 3000
 
 #define MAX_THREADS 64
 #define SEC 1000000000LL
 
 enum impl { IMPL_QUEUE, IMPL_RING, IMPL_BROKEN_QUEUE, IMPL_BROKEN_RING };
 
+static const char *const impl_names[] = {"queue", "ring", "broken-queue", "broken-ring"};
+
 static struct {
-    enum impl impl;
-    int threads;
+    int impl; /* enum impl */
+    unsigned threads;
     uint64_t iters;
-    size_t capacity;
+    uint64_t capacity;
     uint64_t seed;
     int stall_ms;
     bool blocking;
 } opt = {IMPL_QUEUE, 2, 20000, 64, 0, 10000, false};
+
+static const struct stress_opt options[] = {
+    STRESS_CHOICE("--impl", "queue|ring|broken-queue|broken-ring", opt.impl),
+    STRESS_UINT("--threads", "N", opt.threads, 1, MAX_THREADS),
+    STRESS_U64("--iters", "N", opt.iters, 1, (1ull << 40) - 1),
+    STRESS_U64("--capacity", "N", opt.capacity, 1, 1u << 30),
+    STRESS_FLAG("--blocking", opt.blocking),
+    {0},
+};
+
+/* --long: 50 times the default iterations. */
+static const char *const long_preset[] = {"--iters", "1000000", NULL};
+
+static const struct stress_prog prog = {"stress_queue", options, long_preset};
 
 #define BLOCK_NS (15 * SEC) /* --blocking: longer than the stall limit */
 
@@ -82,22 +96,12 @@ static int threads_left;   /* atomic: producers and consumers running */
 static int stop;           /* atomic: set by the watchdog or a failure */
 static int failures;       /* atomic */
 
+/* Reports a failure (the first ten of them). */
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
-        if (__atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED) < 10) {                             \
-            fprintf(stderr, "FAIL (seed=%" PRIu64 "): ", opt.seed);                                \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-        }                                                                                          \
+        if (__atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED) < 10)                               \
+            stress_fail(prog.name, opt.seed, __VA_ARGS__);                                         \
     } while (0)
-
-static uint64_t rnd(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
 
 static bool stopped(void)
 {
@@ -112,7 +116,7 @@ static int bq_push(uintptr_t item, uint64_t *rs)
     if (t - __atomic_load_n(&bq.head, __ATOMIC_ACQUIRE) > bq.mask)
         return -EAGAIN;
     __atomic_store_n(&bq.slot[t & bq.mask], item, __ATOMIC_RELAXED);
-    if (rnd(rs) % 16 == 0)
+    if (stress_xorshift64(rs) % 16 == 0)
         sched_yield(); /* widen the window the missing CAS leaves open */
     __atomic_store_n(&bq.tail, t + 1, __ATOMIC_RELEASE);
     return 0;
@@ -124,7 +128,7 @@ static int bq_pop(uintptr_t *item, uint64_t *rs)
     if (h == __atomic_load_n(&bq.tail, __ATOMIC_ACQUIRE))
         return -EAGAIN;
     *item = __atomic_load_n(&bq.slot[h & bq.mask], __ATOMIC_RELAXED);
-    if (rnd(rs) % 16 == 0)
+    if (stress_xorshift64(rs) % 16 == 0)
         sched_yield();
     __atomic_store_n(&bq.head, h + 1, __ATOMIC_RELEASE);
     return 0;
@@ -137,7 +141,7 @@ static int br_push(uintptr_t item, uint64_t *rs)
     if (h - __atomic_load_n(&bq.head, __ATOMIC_ACQUIRE) > bq.mask)
         return -EAGAIN;
     __atomic_store_n(&bq.tail, h + 1, __ATOMIC_RELEASE);
-    if (rnd(rs) % 64 == 0)
+    if (stress_xorshift64(rs) % 64 == 0)
         sched_yield();
     __atomic_store_n(&bq.slot[h & bq.mask], item, __ATOMIC_RELAXED);
     return 0;
@@ -151,9 +155,10 @@ static int do_push(uintptr_t item, uint64_t *rs)
     case IMPL_QUEUE:
         if (opt.blocking)
             return weft_queue_push(&queue, (void *)item, BLOCK_NS);
-        if (rnd(rs) % 2)
+        if (stress_xorshift64(rs) % 2)
             return weft_queue_trypush(&queue, (void *)item);
-        return weft_queue_push(&queue, (void *)item, (int64_t)(rnd(rs) % 3) * 1000000);
+        return weft_queue_push(&queue, (void *)item,
+                               (int64_t)(stress_xorshift64(rs) % 3) * 1000000);
     case IMPL_RING:
         return weft_ring_push_spsc(&ring, (void *)item);
     case IMPL_BROKEN_QUEUE:
@@ -173,8 +178,9 @@ static int do_pop(uintptr_t *item, uint64_t *rs)
         if (opt.blocking)
             r = weft_queue_pop(&queue, &p, BLOCK_NS);
         else
-            r = rnd(rs) % 2 ? weft_queue_trypop(&queue, &p)
-                            : weft_queue_pop(&queue, &p, (int64_t)(rnd(rs) % 3) * 1000000);
+            r = stress_xorshift64(rs) % 2
+                    ? weft_queue_trypop(&queue, &p)
+                    : weft_queue_pop(&queue, &p, (int64_t)(stress_xorshift64(rs) % 3) * 1000000);
         *item = (uintptr_t)p;
         return r;
     case IMPL_RING:
@@ -195,7 +201,7 @@ static void *producer(void *arg)
     for (uint64_t i = 1; i <= opt.iters && !stopped(); i++) {
         uintptr_t item = (id << 40) | i;
         while (do_push(item, &rs) != 0 && !stopped())
-            if (rnd(&rs) % 4 == 0)
+            if (stress_xorshift64(&rs) % 4 == 0)
                 sched_yield();
         __atomic_fetch_add(&produced, 1, __ATOMIC_RELAXED);
     }
@@ -269,7 +275,7 @@ static void watch(void)
 static void count_lost(void)
 {
     uint64_t lost = 0;
-    for (int p = 0; p < opt.threads; p++)
+    for (unsigned p = 0; p < opt.threads; p++)
         for (uint64_t s = 1; s <= opt.iters; s++)
             if (!(seen[p][s / 64] & (1ull << (s % 64))))
                 lost++;
@@ -278,16 +284,6 @@ static void count_lost(void)
 }
 
 /* ---- setup ------------------------------------------------------------------------ */
-
-static int parse_impl(const char *s)
-{
-    static const char *names[] = {"queue", "ring", "broken-queue", "broken-ring"};
-    for (int i = 0; i < 4; i++)
-        if (strcmp(s, names[i]) == 0)
-            return i;
-    fprintf(stderr, "unknown --impl %s\n", s);
-    exit(2);
-}
 
 /* `--long` alone: every configuration, long, one child process each. */
 static int run_long_presets(void)
@@ -303,68 +299,23 @@ static int run_long_presets(void)
         const char *argv[10] = {"test_stress_queue", "--long"};
         for (int j = 0; presets[i][j] != NULL; j++)
             argv[j + 2] = presets[i][j];
-        fflush(stdout);
-        pid_t pid = fork();
-        if (pid == 0) {
-            execv("/proc/self/exe", (char *const *)argv);
-            _exit(127);
-        }
-        int st = 0;
-        if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        if (stress_run_self(argv) != 0)
             return 1;
     }
     return 0;
 }
 
-static void parse(int argc, char **argv)
+/* The settings that follow from the implementation. */
+static void adjust(void)
 {
-    bool have_seed = false, have_iters = false, lng = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--long") == 0 || strcmp(a, "--blocking") == 0) {
-            lng |= strcmp(a, "--long") == 0;
-            opt.blocking |= strcmp(a, "--blocking") == 0;
-            continue;
-        }
-        if (v == NULL) {
-            fprintf(stderr,
-                    "usage: %s [--impl queue|ring|broken-queue|broken-ring] "
-                    "[--threads N] [--iters N] [--capacity N] [--seed N] [--blocking] [--long]\n",
-                    argv[0]);
-            exit(2);
-        }
-        i++;
-        if (strcmp(a, "--impl") == 0)
-            opt.impl = (enum impl)parse_impl(v);
-        else if (strcmp(a, "--threads") == 0)
-            opt.threads = atoi(v);
-        else if (strcmp(a, "--iters") == 0)
-            opt.iters = strtoull(v, NULL, 0), have_iters = true;
-        else if (strcmp(a, "--capacity") == 0)
-            opt.capacity = strtoull(v, NULL, 0);
-        else if (strcmp(a, "--seed") == 0)
-            opt.seed = strtoull(v, NULL, 0), have_seed = true;
-        else {
-            fprintf(stderr, "unknown option %s\n", a);
-            exit(2);
-        }
-    }
-    if (!have_seed)
-        opt.seed = weft_now_ns() ^ (uint64_t)getpid() << 32;
     if (opt.seed == 0)
         opt.seed = 1;
-    if (lng && !have_iters)
-        opt.iters *= 50;
     if (opt.impl == IMPL_RING || opt.impl == IMPL_BROKEN_RING)
         opt.threads = 1;
     if (opt.impl != IMPL_QUEUE)
         opt.blocking = false;
     if (opt.impl == IMPL_BROKEN_QUEUE || opt.impl == IMPL_BROKEN_RING)
         opt.stall_ms = 2000; /* a broken run may wedge; that counts as caught */
-    if (opt.threads < 1 || opt.threads > MAX_THREADS || opt.iters < 1 || opt.capacity < 1) {
-        fprintf(stderr, "bad --threads, --iters or --capacity\n");
-        exit(2);
-    }
 }
 
 static void setup(void)
@@ -382,7 +333,7 @@ static void setup(void)
     seen = calloc((size_t)opt.threads, sizeof *seen);
     if (r != 0 || bq.slot == NULL || seen == NULL)
         exit(2);
-    for (int p = 0; p < opt.threads; p++)
+    for (unsigned p = 0; p < opt.threads; p++)
         if ((seen[p] = calloc(opt.iters / 64 + 1, sizeof **seen)) == NULL)
             exit(2);
     producers_left = opt.threads;
@@ -393,7 +344,7 @@ static void teardown(void)
 {
     weft_queue_destroy(opt.impl == IMPL_QUEUE ? &queue : NULL);
     weft_ring_destroy(opt.impl == IMPL_RING ? &ring : NULL);
-    for (int p = 0; p < opt.threads; p++)
+    for (unsigned p = 0; p < opt.threads; p++)
         free(seen[p]);
     free(seen);
     free(bq.slot);
@@ -401,13 +352,14 @@ static void teardown(void)
 
 int main(int argc, char **argv)
 {
-    if (argc == 2 && strcmp(argv[1], "--long") == 0)
+    struct stress_args args = stress_parse(&prog, argc, argv);
+    if (argc == 2 && args.long_run)
         return run_long_presets();
-    parse(argc, argv);
-    static const char *names[] = {"queue", "ring", "broken-queue", "broken-ring"};
-    printf("seed=%" PRIu64 " impl=%s threads=%d iters=%" PRIu64 " capacity=%zu%s\n", opt.seed,
-           names[opt.impl], opt.threads, opt.iters, opt.capacity, opt.blocking ? " blocking" : "");
-    fflush(stdout);
+    opt.seed = args.seed;
+    adjust();
+    stress_start("seed=%" PRIu64 " impl=%s threads=%u iters=%" PRIu64 " capacity=%" PRIu64 "%s",
+                 opt.seed, impl_names[opt.impl], opt.threads, opt.iters, opt.capacity,
+                 opt.blocking ? " blocking" : "");
     setup();
     pthread_t p[MAX_THREADS], c[MAX_THREADS];
     for (uintptr_t i = 0; i < (uintptr_t)opt.threads; i++)
@@ -415,7 +367,7 @@ int main(int argc, char **argv)
             pthread_create(&c[i], NULL, consumer, (void *)i) != 0)
             return 2;
     watch();
-    for (int i = 0; i < opt.threads; i++) {
+    for (unsigned i = 0; i < opt.threads; i++) {
         pthread_join(p[i], NULL);
         pthread_join(c[i], NULL);
     }
@@ -423,11 +375,11 @@ int main(int argc, char **argv)
     teardown();
     bool broken = opt.impl == IMPL_BROKEN_QUEUE || opt.impl == IMPL_BROKEN_RING;
     if (broken) {
-        printf("%s (seed=%" PRIu64 "): %s\n", names[opt.impl], opt.seed,
+        printf("%s (seed=%" PRIu64 "): %s\n", impl_names[opt.impl], opt.seed,
                failures > 0 ? "breakage detected, as it must be" : "breakage NOT detected");
         return failures > 0 ? 0 : 1;
     }
-    printf("%s (seed=%" PRIu64 "): %s\n", names[opt.impl], opt.seed,
+    printf("%s (seed=%" PRIu64 "): %s\n", impl_names[opt.impl], opt.seed,
            failures > 0 ? "FAILED" : "ok");
     return failures > 0 ? 1 : 0;
 }

@@ -16,25 +16,24 @@
  * report the (intended) overlap as a data race; the real run uses plain
  * memory, so TSan also checks that weft's lock orders it.
  *
+ * --long stands for --threads 6 --iters 200000 (15 times the default
+ * passes); options given with it override it. The seed is printed first;
+ * failure lines read "stress_rwlock: seed=S: ..." on stderr (stress.h).
+ *
  * Usage: test_stress_rwlock [--threads N] [--iters N] [--writes PCT]
- *                           [--seed S] [--broken]
+ *                           [--broken] [--seed S] [--long]
  */
-#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include "weft.h"
+#include "stress/stress.h"
 
 // ctest default --threads 4 --iters 100000
 // ctest writers --threads 4 --iters 10000 --writes 60 --seed 5
 // ctest pair --threads 2 --iters 20000 --writes 10 --seed 9
 // ctest broken --broken --threads 4 --iters 200000 --seed 3
+// ctest long_preset --long --iters 2000
 // ctest-timeout 120
 
 #define WATCHDOG_S 100
@@ -57,6 +56,19 @@ struct rw_ops {
 };
 
 static struct opts opt = {4, 20000, 20, 0, false};
+
+static const struct stress_opt options[] = {
+    STRESS_UINT("--threads", "N", opt.threads, 1, 256),
+    STRESS_UINT("--iters", "N", opt.iters, 0, 100000000),
+    STRESS_UINT("--writes", "PCT", opt.writes, 0, 100),
+    STRESS_FLAG("--broken", opt.broken),
+    {0},
+};
+
+/* --long: half as many threads again, 10 times the passes each. */
+static const char *const long_preset[] = {"--threads", "6", "--iters", "200000", NULL};
+
+static const struct stress_prog prog = {"stress_rwlock", options, long_preset};
 static int readers;         /* atomic: readers inside now */
 static int writers;         /* atomic: writers inside now */
 static int max_readers;     /* atomic */
@@ -66,18 +78,10 @@ static unsigned ready;      /* atomic: workers started; they begin together */
 static long writes_done;    /* atomic: completed write passes */
 static long record[FIELDS]; /* protected by the lock (atomics in --broken) */
 
-static uint64_t rng_next(uint64_t *x)
-{
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    return *x;
-}
-
 static void violation(const char *what, int r, int w)
 {
     if (__atomic_fetch_add(&violations, 1, __ATOMIC_RELAXED) == 0)
-        printf("seed=%" PRIu64 ": %s (readers %d, writers %d)\n", opt.seed, what, r, w);
+        stress_fail(prog.name, opt.seed, "%s (readers %d, writers %d)", what, r, w);
 }
 
 /* ---- weft's rwlock -------------------------------------------------------- */
@@ -85,14 +89,14 @@ static void violation(const char *what, int r, int w)
 WEFT_NO_THREAD_SAFETY_ANALYSIS static void weft_rd(void *lock, uint64_t *rng)
 {
     weft_rwlock_t *rw = lock;
-    switch (rng_next(rng) % 8) {
+    switch (stress_xorshift64(rng) % 8) {
     case 0:
         while (weft_rwlock_tryrdlock(rw) != 0)
             sched_yield();
         break;
     case 1:
     case 2:
-        while (weft_rwlock_timedrdlock(rw, (int64_t)(rng_next(rng) % 50000)) != 0)
+        while (weft_rwlock_timedrdlock(rw, (int64_t)(stress_xorshift64(rng) % 50000)) != 0)
             ;
         break;
     case 3:
@@ -107,14 +111,14 @@ WEFT_NO_THREAD_SAFETY_ANALYSIS static void weft_rd(void *lock, uint64_t *rng)
 WEFT_NO_THREAD_SAFETY_ANALYSIS static void weft_wr(void *lock, uint64_t *rng)
 {
     weft_rwlock_t *rw = lock;
-    switch (rng_next(rng) % 8) {
+    switch (stress_xorshift64(rng) % 8) {
     case 0:
         while (weft_rwlock_trywrlock(rw) != 0)
             sched_yield();
         break;
     case 1:
     case 2:
-        while (weft_rwlock_timedwrlock(rw, (int64_t)(rng_next(rng) % 100000)) != 0)
+        while (weft_rwlock_timedwrlock(rw, (int64_t)(stress_xorshift64(rng) % 100000)) != 0)
             ;
         break;
     case 3:
@@ -196,10 +200,10 @@ static void field_set(int i, long v)
  * overlap (readers with readers, and with a broken lock, with writers). */
 static void linger(uint64_t *rng)
 {
-    if (rng_next(rng) % 4 == 0)
+    if (stress_xorshift64(rng) % 4 == 0)
         sched_yield();
     else
-        for (unsigned i = (unsigned)(rng_next(rng) % 64); i > 0; i--)
+        for (unsigned i = (unsigned)(stress_xorshift64(rng) % 64); i > 0; i--)
             __asm__ __volatile__("" ::: "memory");
 }
 
@@ -263,7 +267,7 @@ static void *worker_main(void *arg)
     for (unsigned i = 0; i < opt.iters; i++) {
         if (__atomic_load_n(&stop, __ATOMIC_RELAXED))
             break;
-        if (rng_next(&rng) % 100 < opt.writes)
+        if (stress_xorshift64(&rng) % 100 < opt.writes)
             write_pass(wk->ops, wk->lock, &rng);
         else
             read_pass(wk->ops, wk->lock, &rng);
@@ -278,13 +282,13 @@ static void run(const struct rw_ops *ops, void *lock)
     pthread_t *t = calloc(opt.threads, sizeof *t);
     struct worker *w = calloc(opt.threads, sizeof *w);
     if (t == NULL || w == NULL) {
-        fprintf(stderr, "seed=%" PRIu64 ": out of memory\n", opt.seed);
+        stress_fail(prog.name, opt.seed, "out of memory");
         exit(1);
     }
     for (unsigned i = 0; i < opt.threads; i++) {
         w[i] = (struct worker){ops, lock, i};
         if (pthread_create(&t[i], NULL, worker_main, &w[i]) != 0) {
-            fprintf(stderr, "seed=%" PRIu64 ": pthread_create failed\n", opt.seed);
+            stress_fail(prog.name, opt.seed, "pthread_create failed");
             exit(1);
         }
     }
@@ -317,19 +321,28 @@ static bool readers_share(weft_rwlock_t *rw)
     return (intptr_t)r == 0;
 }
 
+/* A failure found by the final checks: reported; returns 1. */
+__attribute__((format(printf, 1, 2))) static int report_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    stress_vfail(prog.name, opt.seed, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
 static int check_weft(weft_rwlock_t *rw)
 {
     int bad = 0;
     if (violations != 0)
-        bad = printf("seed=%" PRIu64 ": %d violations\n", opt.seed, violations);
+        bad = report_fail("%d violations", violations);
     if (opt.threads >= 2 && opt.writes < 100 && max_readers < 2 && !readers_share(rw))
-        bad = printf("seed=%" PRIu64 ": readers never shared the lock\n", opt.seed);
+        bad = report_fail("readers never shared the lock");
     for (int i = 0; i < FIELDS; i++)
         if (record[i] != writes_done)
-            bad = printf("seed=%" PRIu64 ": field %d is %ld after %ld writes\n", opt.seed, i,
-                         record[i], writes_done);
+            bad = report_fail("field %d is %ld after %ld writes", i, record[i], writes_done);
     if (weft_rwlock_destroy(rw) != 0)
-        bad = printf("seed=%" PRIu64 ": destroy failed: the lock is still held\n", opt.seed);
+        bad = report_fail("destroy failed: the lock is still held");
     return bad ? 1 : 0;
 }
 
@@ -337,54 +350,18 @@ static void watchdog(int sig)
 {
     (void)sig;
     char buf[96];
-    int n = snprintf(buf, sizeof buf, "seed=%" PRIu64 ": no progress in %d s (hang?)\n", opt.seed,
-                     WATCHDOG_S);
-    ssize_t w = write(STDOUT_FILENO, buf, (size_t)n);
+    int n = snprintf(buf, sizeof buf, "%s: seed=%" PRIu64 ": no progress in %d s (hang?)\n",
+                     prog.name, opt.seed, WATCHDOG_S);
+    ssize_t w = write(STDERR_FILENO, buf, (size_t)n);
     (void)w;
     _exit(1);
 }
 
-static void usage(const char *argv0)
-{
-    fprintf(stderr, "usage: %s [--threads N] [--iters N] [--writes PCT] [--seed S] [--broken]\n",
-            argv0);
-    exit(2);
-}
-
-static void parse(int argc, char **argv)
-{
-    bool seeded = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--broken") == 0) {
-            opt.broken = true;
-            continue;
-        }
-        if (i + 1 >= argc)
-            usage(argv[0]);
-        unsigned long long v = strtoull(argv[++i], NULL, 0);
-        if (strcmp(a, "--threads") == 0 && v >= 1 && v <= 256)
-            opt.threads = (unsigned)v;
-        else if (strcmp(a, "--iters") == 0 && v <= 100000000)
-            opt.iters = (unsigned)v;
-        else if (strcmp(a, "--writes") == 0 && v <= 100)
-            opt.writes = (unsigned)v;
-        else if (strcmp(a, "--seed") == 0) {
-            opt.seed = v;
-            seeded = true;
-        } else
-            usage(argv[0]);
-    }
-    if (!seeded)
-        opt.seed = weft_now_ns() ^ (uint64_t)getpid();
-}
-
 int main(int argc, char **argv)
 {
-    parse(argc, argv);
-    printf("seed=%" PRIu64 " threads=%u iters=%u writes=%u%%%s\n", opt.seed, opt.threads, opt.iters,
-           opt.writes, opt.broken ? " broken" : "");
-    fflush(stdout);
+    opt.seed = stress_parse(&prog, argc, argv).seed;
+    stress_start("seed=%" PRIu64 " threads=%u iters=%u writes=%u%%%s", opt.seed, opt.threads,
+                 opt.iters, opt.writes, opt.broken ? " broken" : "");
     signal(SIGALRM, watchdog);
     alarm(WATCHDOG_S);
     if (opt.broken) {

@@ -12,25 +12,24 @@
  * the count and decrements it in two steps (a classic check-then-act race):
  * the run exits 0 only if the harness caught it letting too many in.
  *
- * Usage: test_stress_sem [--threads N] [--iters N] [--permits N] [--seed S]
- *                        [--broken]
+ * --long stands for --threads 8 --iters 400000 --permits 3 (40 times the
+ * default passes); options given with it override it. The seed is printed
+ * first; failure lines read "stress_sem: seed=S: ..." on stderr (stress.h).
+ *
+ * Usage: test_stress_sem [--threads N] [--iters N] [--permits N] [--broken]
+ *                        [--seed S] [--long]
  */
-#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include "weft.h"
+#include "stress/stress.h"
 
 // ctest default --threads 4 --iters 100000 --permits 2
 // ctest lock --threads 3 --iters 20000 --permits 1 --seed 7
 // ctest wide --threads 6 --iters 5000 --permits 4 --seed 11
 // ctest broken --broken --threads 4 --iters 200000 --permits 2 --seed 3
+// ctest long_preset --long --iters 2000
 // ctest-timeout 120
 
 #define WATCHDOG_S 100
@@ -50,6 +49,20 @@ struct sem_ops {
 };
 
 static struct opts opt = {4, 20000, 2, 0, false};
+
+static const struct stress_opt options[] = {
+    STRESS_UINT("--threads", "N", opt.threads, 1, 256),
+    STRESS_UINT("--iters", "N", opt.iters, 0, 100000000),
+    STRESS_UINT("--permits", "N", opt.permits, 1, 1000),
+    STRESS_FLAG("--broken", opt.broken),
+    {0},
+};
+
+/* --long: twice the threads, one more permit, 20 times the passes each. */
+static const char *const long_preset[] = {"--threads", "8", "--iters", "400000",
+                                          "--permits", "3", NULL};
+
+static const struct stress_prog prog = {"stress_sem", options, long_preset};
 static int inside;     /* atomic: threads holding a permit now */
 static int max_inside; /* atomic: the largest `inside` seen */
 static int violations; /* atomic */
@@ -57,27 +70,19 @@ static int stop;       /* atomic: set once a broken run is caught */
 static unsigned ready; /* atomic: workers started; they begin together */
 static long plain;     /* protected by the semaphore when permits == 1 */
 
-static uint64_t rng_next(uint64_t *x)
-{
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    return *x;
-}
-
 /* ---- weft's semaphore ----------------------------------------------------- */
 
 static void weft_acquire(void *sem, uint64_t *rng)
 {
     weft_sem_t *s = sem;
-    switch (rng_next(rng) % 8) {
+    switch (stress_xorshift64(rng) % 8) {
     case 0:
         while (weft_sem_tryacquire(s) != 0)
             sched_yield();
         break;
     case 1:
     case 2:
-        while (weft_sem_timedacquire(s, (int64_t)(rng_next(rng) % 50000)) != 0)
+        while (weft_sem_timedacquire(s, (int64_t)(stress_xorshift64(rng) % 50000)) != 0)
             ;
         break;
     case 3:
@@ -103,7 +108,7 @@ static void broken_acquire(void *sem, uint64_t *rng)
     int *count = sem;
     while (__atomic_load_n(count, __ATOMIC_ACQUIRE) <= 0)
         sched_yield();
-    if (rng_next(rng) % 2)
+    if (stress_xorshift64(rng) % 2)
         sched_yield(); /* widen the window between check and act */
     __atomic_fetch_sub(count, 1, __ATOMIC_ACQ_REL);
 }
@@ -128,8 +133,8 @@ static void note_inside(int n)
                                                  __ATOMIC_RELAXED))
         ;
     if (n > (int)opt.permits && __atomic_fetch_add(&violations, 1, __ATOMIC_RELAXED) == 0)
-        printf("seed=%" PRIu64 ": %d threads inside a semaphore of %u permits\n", opt.seed, n,
-               opt.permits);
+        stress_fail(prog.name, opt.seed, "%d threads inside a semaphore of %u permits", n,
+                    opt.permits);
 }
 
 /* One pass through the semaphore: enter, check, linger, leave. */
@@ -140,10 +145,10 @@ static void one_pass(struct worker *w, uint64_t *rng)
     note_inside(n);
     if (opt.permits == 1 && !opt.broken)
         plain++;
-    if (rng_next(rng) % 4 == 0)
+    if (stress_xorshift64(rng) % 4 == 0)
         sched_yield();
     else
-        for (unsigned i = (unsigned)(rng_next(rng) % 64); i > 0; i--)
+        for (unsigned i = (unsigned)(stress_xorshift64(rng) % 64); i > 0; i--)
             __asm__ __volatile__("" ::: "memory");
     __atomic_sub_fetch(&inside, 1, __ATOMIC_RELAXED);
     w->ops->release(w->sem);
@@ -175,13 +180,13 @@ static void run(const struct sem_ops *ops, void *sem)
     pthread_t *t = calloc(opt.threads, sizeof *t);
     struct worker *w = calloc(opt.threads, sizeof *w);
     if (t == NULL || w == NULL) {
-        fprintf(stderr, "seed=%" PRIu64 ": out of memory\n", opt.seed);
+        stress_fail(prog.name, opt.seed, "out of memory");
         exit(1);
     }
     for (unsigned i = 0; i < opt.threads; i++) {
         w[i] = (struct worker){ops, sem, i};
         if (pthread_create(&t[i], NULL, worker_main, &w[i]) != 0) {
-            fprintf(stderr, "seed=%" PRIu64 ": pthread_create failed\n", opt.seed);
+            stress_fail(prog.name, opt.seed, "pthread_create failed");
             exit(1);
         }
     }
@@ -191,23 +196,31 @@ static void run(const struct sem_ops *ops, void *sem)
     free(w);
 }
 
+/* A failure found by the final checks: reported; returns 1. */
+__attribute__((format(printf, 1, 2))) static int report_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    stress_vfail(prog.name, opt.seed, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
 static int check_weft(weft_sem_t *s)
 {
     int bad = 0;
     unsigned want_max = opt.threads < opt.permits ? opt.threads : opt.permits;
     if (violations != 0)
-        bad = printf("seed=%" PRIu64 ": %d violations\n", opt.seed, violations);
+        bad = report_fail("%d violations", violations);
     if ((unsigned)max_inside != want_max)
-        bad = printf("seed=%" PRIu64 ": at most %d inside, expected %u\n", opt.seed, max_inside,
-                     want_max);
+        bad = report_fail("at most %d inside, expected %u", max_inside, want_max);
     if (weft_sem_available(s) != opt.permits)
-        bad = printf("seed=%" PRIu64 ": %u permits at the end, expected %u\n", opt.seed,
-                     weft_sem_available(s), opt.permits);
+        bad = report_fail("%u permits at the end, expected %u", weft_sem_available(s), opt.permits);
     if (opt.permits == 1 && plain != (long)opt.threads * opt.iters)
-        bad = printf("seed=%" PRIu64 ": counter %ld, expected %ld (lost updates)\n", opt.seed,
-                     plain, (long)opt.threads * opt.iters);
+        bad = report_fail("counter %ld, expected %ld (lost updates)", plain,
+                          (long)opt.threads * opt.iters);
     if (weft_sem_destroy(s) != 0)
-        bad = printf("seed=%" PRIu64 ": destroy failed\n", opt.seed);
+        bad = report_fail("destroy failed");
     return bad ? 1 : 0;
 }
 
@@ -215,54 +228,18 @@ static void watchdog(int sig)
 {
     (void)sig;
     char buf[96];
-    int n = snprintf(buf, sizeof buf, "seed=%" PRIu64 ": no progress in %d s (hang?)\n", opt.seed,
-                     WATCHDOG_S);
-    ssize_t w = write(STDOUT_FILENO, buf, (size_t)n);
+    int n = snprintf(buf, sizeof buf, "%s: seed=%" PRIu64 ": no progress in %d s (hang?)\n",
+                     prog.name, opt.seed, WATCHDOG_S);
+    ssize_t w = write(STDERR_FILENO, buf, (size_t)n);
     (void)w;
     _exit(1);
 }
 
-static void usage(const char *argv0)
-{
-    fprintf(stderr, "usage: %s [--threads N] [--iters N] [--permits N] [--seed S] [--broken]\n",
-            argv0);
-    exit(2);
-}
-
-static void parse(int argc, char **argv)
-{
-    bool seeded = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--broken") == 0) {
-            opt.broken = true;
-            continue;
-        }
-        if (i + 1 >= argc)
-            usage(argv[0]);
-        unsigned long long v = strtoull(argv[++i], NULL, 0);
-        if (strcmp(a, "--threads") == 0 && v >= 1 && v <= 256)
-            opt.threads = (unsigned)v;
-        else if (strcmp(a, "--iters") == 0 && v <= 100000000)
-            opt.iters = (unsigned)v;
-        else if (strcmp(a, "--permits") == 0 && v >= 1 && v <= 1000)
-            opt.permits = (unsigned)v;
-        else if (strcmp(a, "--seed") == 0) {
-            opt.seed = v;
-            seeded = true;
-        } else
-            usage(argv[0]);
-    }
-    if (!seeded)
-        opt.seed = weft_now_ns() ^ (uint64_t)getpid();
-}
-
 int main(int argc, char **argv)
 {
-    parse(argc, argv);
-    printf("seed=%" PRIu64 " threads=%u iters=%u permits=%u%s\n", opt.seed, opt.threads, opt.iters,
-           opt.permits, opt.broken ? " broken" : "");
-    fflush(stdout);
+    opt.seed = stress_parse(&prog, argc, argv).seed;
+    stress_start("seed=%" PRIu64 " threads=%u iters=%u permits=%u%s", opt.seed, opt.threads,
+                 opt.iters, opt.permits, opt.broken ? " broken" : "");
     signal(SIGALRM, watchdog);
     alarm(WATCHDOG_S);
     if (opt.broken) {

@@ -2,7 +2,7 @@
  * Stress for the Treiber stack: ABA and reclamation under contention.
  *
  *   test_stress_stack [--impl stack|naive] [--threads N] [--iters N]
- *                     [--seed N] [--long]
+ *                     [--seed S] [--long]
  *
  * Every thread pushes its own tagged items (thread, sequence) in bursts and
  * pops bursts of whatever is on top, so nodes are popped, retired and
@@ -16,56 +16,55 @@
  * recycled through a FIFO pool: the ABA problem corrupts it, and that run
  * passes only when the harness detects the corruption.
  *
- * --long multiplies iterations by 50; given alone (as `make stress` does),
- * it runs 4 threads and then 16 (oversubscribed), each in its own process.
+ * --long stands for --iters 1000000 (50 times the default), and options
+ * given with it override it; given alone (as `make stress` does), it runs
+ * 4 threads and then 16 (oversubscribed), each in its own process. Failure
+ * lines read "stress_stack: seed=S: ..." on stderr (stress.h).
  */
-#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "weft.h"
+#include "stress/stress.h"
 
 // ctest-timeout 120
 // ctest stack_4threads --impl stack --threads 4 --iters 20000
 // ctest stack_oversubscribed --impl stack --threads 12 --iters 3000
 // ctest stack_seeded --impl stack --threads 3 --iters 10000 --seed 4242
 // ctest naive_stack_is_caught --impl naive --threads 4 --iters 50000
+// ctest long_preset --long --iters 3000
 
 #define MAX_THREADS 64
 
 static struct {
-    bool naive;
-    int threads;
+    int naive; /* 0: weft's stack, 1: the naive one */
+    unsigned threads;
     uint64_t iters;
     uint64_t seed;
-} opt = {false, 4, 20000, 0};
+} opt = {0, 4, 20000, 0};
+
+static const struct stress_opt options[] = {
+    STRESS_CHOICE("--impl", "stack|naive", opt.naive),
+    STRESS_UINT("--threads", "N", opt.threads, 1, MAX_THREADS),
+    STRESS_U64("--iters", "N", opt.iters, 1, (1ull << 40) - 1),
+    {0},
+};
+
+/* --long: 50 times the default iterations. */
+static const char *const long_preset[] = {"--iters", "1000000", NULL};
+
+static const struct stress_prog prog = {"stress_stack", options, long_preset};
 
 static weft_stack_t stack = WEFT_STACK_INIT;
 static uint64_t **seen; /* per thread: bitmap of sequence numbers popped */
 static int failures;    /* atomic */
 static uint64_t popped; /* atomic */
 
+/* Reports a failure (the first ten of them). */
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
-        if (__atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED) < 10) {                             \
-            fprintf(stderr, "FAIL (seed=%" PRIu64 "): ", opt.seed);                                \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-        }                                                                                          \
+        if (__atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED) < 10)                               \
+            stress_fail(prog.name, opt.seed, __VA_ARGS__);                                         \
     } while (0)
-
-static uint64_t rnd(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
 
 /* ---- the naive stack ----------------------------------------------------------- */
 
@@ -130,7 +129,7 @@ static int n_pop(uintptr_t *item, uint64_t *rs)
         if (top == NULL)
             return -EAGAIN;
         struct nnode *next = __atomic_load_n(&top->next, __ATOMIC_RELAXED);
-        if (rnd(rs) % 8 == 0)
+        if (stress_xorshift64(rs) % 8 == 0)
             sched_yield(); /* widen the window between the read and the CAS */
         if (__atomic_compare_exchange_n(&n_top, &top, next, false, __ATOMIC_SEQ_CST,
                                         __ATOMIC_ACQUIRE)) {
@@ -190,7 +189,7 @@ static void *worker(void *arg)
     uint64_t rs = opt.seed * 2654435761u + id * 2 + 1;
     uint64_t next = 1;
     while (next <= opt.iters) {
-        uint64_t burst = 1 + rnd(&rs) % 8;
+        uint64_t burst = 1 + stress_xorshift64(&rs) % 8;
         for (uint64_t i = 0; i < burst && next <= opt.iters; i++)
             push((id << 40) | next++);
         for (uint64_t i = 0; i < burst; i++) {
@@ -212,7 +211,7 @@ static void drain(void)
     while (limit-- > 0 && pop(&item, &rs) == 0)
         record(item);
     uint64_t lost = 0;
-    for (int t = 0; t < opt.threads; t++)
+    for (unsigned t = 0; t < opt.threads; t++)
         for (uint64_t s = 1; s <= opt.iters; s++)
             if (!(seen[t][s / 64] & (1ull << (s % 64))))
                 lost++;
@@ -226,79 +225,30 @@ static int run_long_presets(void)
     static const char *const threads[] = {"4", "16"};
     for (size_t i = 0; i < 2; i++) {
         const char *argv[] = {"test_stress_stack", "--long", "--threads", threads[i], NULL};
-        fflush(stdout);
-        pid_t pid = fork();
-        if (pid == 0) {
-            execv("/proc/self/exe", (char *const *)argv);
-            _exit(127);
-        }
-        int st = 0;
-        if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        if (stress_run_self(argv) != 0)
             return 1;
     }
     return 0;
 }
 
-static void parse(int argc, char **argv)
-{
-    bool have_seed = false, have_iters = false, lng = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--long") == 0) {
-            lng = true;
-            continue;
-        }
-        if (v == NULL) {
-            fprintf(stderr,
-                    "usage: %s [--impl stack|naive] [--threads N] [--iters N] "
-                    "[--seed N] [--long]\n",
-                    argv[0]);
-            exit(2);
-        }
-        i++;
-        if (strcmp(a, "--impl") == 0 && (strcmp(v, "stack") == 0 || strcmp(v, "naive") == 0))
-            opt.naive = strcmp(v, "naive") == 0;
-        else if (strcmp(a, "--threads") == 0)
-            opt.threads = atoi(v);
-        else if (strcmp(a, "--iters") == 0)
-            opt.iters = strtoull(v, NULL, 0), have_iters = true;
-        else if (strcmp(a, "--seed") == 0)
-            opt.seed = strtoull(v, NULL, 0), have_seed = true;
-        else {
-            fprintf(stderr, "bad option %s %s\n", a, v);
-            exit(2);
-        }
-    }
-    if (!have_seed)
-        opt.seed = weft_now_ns() ^ (uint64_t)getpid() << 32;
-    if (opt.seed == 0)
-        opt.seed = 1;
-    if (lng && !have_iters)
-        opt.iters *= 50;
-    if (opt.threads < 1 || opt.threads > MAX_THREADS || opt.iters < 1) {
-        fprintf(stderr, "bad --threads or --iters\n");
-        exit(2);
-    }
-}
-
 int main(int argc, char **argv)
 {
-    if (argc == 2 && strcmp(argv[1], "--long") == 0)
+    struct stress_args args = stress_parse(&prog, argc, argv);
+    if (argc == 2 && args.long_run)
         return run_long_presets();
-    parse(argc, argv);
-    printf("seed=%" PRIu64 " impl=%s threads=%d iters=%" PRIu64 "\n", opt.seed,
-           opt.naive ? "naive" : "stack", opt.threads, opt.iters);
-    fflush(stdout);
+    opt.seed = args.seed != 0 ? args.seed : 1;
+    stress_start("seed=%" PRIu64 " impl=%s threads=%u iters=%" PRIu64, opt.seed,
+                 opt.naive ? "naive" : "stack", opt.threads, opt.iters);
     weft_hp_debug_set(true);
     seen = calloc((size_t)opt.threads, sizeof *seen);
-    for (int t = 0; seen != NULL && t < opt.threads; t++)
+    for (unsigned t = 0; seen != NULL && t < opt.threads; t++)
         if ((seen[t] = calloc(opt.iters / 64 + 1, sizeof **seen)) == NULL)
             return 2;
     pthread_t th[MAX_THREADS];
     for (uintptr_t i = 0; i < (uintptr_t)opt.threads; i++)
         if (pthread_create(&th[i], NULL, worker, (void *)i) != 0)
             return 2;
-    for (int i = 0; i < opt.threads; i++)
+    for (unsigned i = 0; i < opt.threads; i++)
         pthread_join(th[i], NULL);
     drain();
     if (!opt.naive) {
@@ -309,7 +259,7 @@ int main(int argc, char **argv)
     }
     weft_stack_destroy(&stack);
     n_destroy();
-    for (int t = 0; t < opt.threads; t++)
+    for (unsigned t = 0; t < opt.threads; t++)
         free(seen[t]);
     free(seen);
     const char *name = opt.naive ? "naive" : "stack";
