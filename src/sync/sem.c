@@ -40,6 +40,7 @@
  * permit before it leaves (its timeout exit refuses while permits > 0). So
  * the releases since R were all consumed and permits is 0: a contradiction.
  */
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,7 +51,14 @@
 #include "weft/sync.h"
 
 #define WEFT__SEM_WAITER ((uint64_t)1 << 32)
-#define WEFT__SEM_SPIN 64u
+/* The spin before parking, as the mutex's (src/sync/mutex.c, "Spin
+ * policy"): probe after 1, 2, 4 ... 32 pauses, then yield before each
+ * further probe, WEFT__SEM_SPIN_ROUNDS probes in all. Probing rarely leaves
+ * the word in the releasing thread's cache, so a thread that releases and
+ * re-acquires runs at uncontended speed between probes; yielding lets a
+ * preempted holder run when there are more threads than CPUs. */
+#define WEFT__SEM_SPIN_ROUNDS 16u
+#define WEFT__SEM_SPIN_SHIFT_MAX 6u
 
 _Static_assert(sizeof(((weft_sem_t *)0)->_data) == 8, "semaphore word must be 64 bits");
 _Static_assert(WEFT_SEM_MAX <= 0x7fffffffu, "permits must leave bit 31 clear");
@@ -130,12 +138,21 @@ static inline bool weft__sem_take_fast(weft_sem_t *s)
     return weft__sem_take(s, &v);
 }
 
-/* Spin for a short while, hoping a permit is released before we must sleep
- * (a park and wake-up costs tens of microseconds). */
-static bool weft__sem_spin(weft_sem_t *s)
+/* Wait a short while without sleeping, hoping a permit is released before
+ * we must park (a park and wake-up costs 5-80 us). A timed caller stops
+ * yielding once its deadline has passed: a yield can give the CPU away for
+ * a whole time slice. */
+static bool weft__sem_spin(weft_sem_t *s, const weft__deadline_t *d)
 {
-    for (unsigned i = 0; i < WEFT__SEM_SPIN; i++) {
-        weft__cpu_relax();
+    for (uint32_t round = 0; round < WEFT__SEM_SPIN_ROUNDS; round++) {
+        if (round < WEFT__SEM_SPIN_SHIFT_MAX) {
+            for (uint32_t i = 0; i < (1u << round); i++)
+                weft__cpu_relax();
+        } else if (d != NULL && !d->forever && weft__deadline_passed(d)) {
+            return false;
+        } else {
+            (void)sched_yield();
+        }
         uint64_t v = __atomic_load_n(&s->_data, __ATOMIC_RELAXED);
         if (weft__sem_permits(v) != 0 && weft__sem_take(s, &v))
             return true;
@@ -263,7 +280,7 @@ static WEFT__COLD int weft__sem_acquire_slow(weft_sem_t *s, const weft__deadline
 {
     if (d != NULL && !d->forever && weft__deadline_passed(d))
         return weft__sem_take_fast(s) ? 0 : -ETIMEDOUT;
-    if (weft__sem_spin(s) || weft__sem_register(s))
+    if (weft__sem_spin(s, d) || weft__sem_register(s))
         return 0;
     return weft__sem_park(s, d, site);
 }
