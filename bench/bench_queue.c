@@ -2,6 +2,7 @@
  * bench_queue - weft's queues against their anchors, side by side in one run.
  *
  *   bench_queue [--items N] [--reps N] [--capacity N] [--quick]
+ *               [--sides LIST] [--only NAME]
  *
  * MPMC: weft_queue_t (try calls with the common wait policy, and its own
  * blocking calls) against Concurrency Kit's ck_ring MPMC and a bounded
@@ -144,11 +145,18 @@ static int mq_pop(void **item)
 static ck_ring_t ckr;
 static ck_ring_buffer_t *ckb;
 
-/* ck_ring keeps one slot empty: give it one more so both hold g_cap. */
+/*
+ * The same number of slots as weft's queue: the capacity rounded up to a
+ * power of two. ck_ring keeps one slot empty, so it holds one item less.
+ * (Asking it for cap + 1 slots would round a power-of-two capacity up to
+ * twice as many: with the two threads taking turns on a busy machine, each
+ * turn then moves twice as many items, which measures the capacity, not
+ * the queue.)
+ */
 static int ck_init(size_t cap)
 {
-    unsigned size = 1;
-    while (size < cap + 1)
+    unsigned size = 2;
+    while (size < cap)
         size <<= 1;
     ckb = calloc(size, sizeof *ckb);
     if (ckb == NULL)
@@ -330,30 +338,51 @@ static int measure(const struct impl *im, int side, uint64_t items, int reps)
     return 0;
 }
 
-/* One thread, push then pop, never full or empty: the cost of the
- * operations themselves, without any cache line moving between CPUs.
- * Best of `reps` (the first run also warms the CPU clock up). */
-static int measure_uncontended(const struct impl *im, uint64_t n, int reps)
+/*
+ * One thread moving n items, never waiting: the cost of the operations
+ * themselves, without any cache line moving between CPUs. `batch` 1 pushes
+ * and pops in turn (one cell, always in the L1 cache); `batch` capacity - 1
+ * fills the queue and drains it again, walking the whole buffer, which is
+ * what each thread does in its turn when the two share one CPU. Returns
+ * ns per item, or 0 on failure.
+ */
+static double run_uncontended(const struct impl *im, uint64_t n, uint64_t batch)
 {
     void *item;
-    double best = 0;
-    for (int r = 0; r < reps; r++) {
-        if (im->init(g_cap) != 0)
-            return 1;
-        uint64_t t0 = weft__now_ns(), check = 0;
-        for (uintptr_t i = 1; i <= n; i++) {
-            if (im->push((void *)i) != 0 || im->pop(&item) != 0)
-                return 1;
+    if (im->init(g_cap) != 0)
+        return 0;
+    uint64_t t0 = weft__now_ns(), check = 0;
+    for (uintptr_t i = 1; i <= n; i += batch) {
+        uintptr_t end = i + batch <= n + 1 ? i + batch : n + 1;
+        for (uintptr_t j = i; j < end; j++)
+            if (im->push((void *)j) != 0)
+                return 0;
+        for (uintptr_t j = i; j < end; j++) {
+            if (im->pop(&item) != 0)
+                return 0;
             check += (uintptr_t)item;
         }
-        double ns = (double)(weft__now_ns() - t0) / (double)n;
-        im->fini();
-        if (check != n * (n + 1) / 2)
-            return 1;
-        if (r == 0 || ns < best)
-            best = ns;
     }
-    printf("  %-24s 1 thread   push+pop  %9.1f ns/pair\n", im->name, best);
+    double ns = (double)(weft__now_ns() - t0) / (double)n;
+    im->fini();
+    return check == n * (n + 1) / 2 ? ns : 0;
+}
+
+/* Best of `reps` (the first run also warms the CPU clock up). */
+static int measure_uncontended(const struct impl *im, uint64_t n, int reps)
+{
+    double best[2] = {0, 0};
+    const uint64_t batch[2] = {1, g_cap - 1};
+    for (int r = 0; r < reps; r++)
+        for (int b = 0; b < 2; b++) {
+            double ns = run_uncontended(im, n, batch[b]);
+            if (ns == 0)
+                return 1;
+            if (r == 0 || ns < best[b])
+                best[b] = ns;
+        }
+    printf("  %-24s 1 thread   push+pop  %9.1f ns/pair   fill+drain  %5.1f ns/item\n", im->name,
+           best[0], best[1]);
     return 0;
 }
 
@@ -370,10 +399,38 @@ static void print_load(const char *when)
     printf("load average %s: %s\n", when, buf);
 }
 
+static const char *g_only; /* run only implementations whose name has this */
+
+static bool selected(const struct impl *im)
+{
+    return g_only == NULL || strstr(im->name, g_only) != NULL;
+}
+
+/* "1,2,4,8": the producer (= consumer) counts to run, each 1 to MAX_SIDE,
+ * in increasing order, at most four. Returns how many; 0 when malformed. */
+static int parse_sides(const char *arg, int sides[4])
+{
+    int n = 0;
+    for (const char *p = arg; *p != '\0' && n < 4; n++) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > MAX_SIDE || (n > 0 && v <= sides[n - 1]))
+            return 0;
+        sides[n] = (int)v;
+        if (*end == '\0')
+            return n + 1;
+        if (*end != ',')
+            return 0;
+        p = end + 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     uint64_t items = 2000000;
     int reps = 3;
+    const char *sides_arg = "1,2,4,8";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             items = 200000, reps = 1, time_limit_s = 2;
@@ -383,8 +440,15 @@ int main(int argc, char **argv)
             reps = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--capacity") == 0)
             g_cap = strtoull(argv[++i], NULL, 0);
+        else if (i + 1 < argc && strcmp(argv[i], "--sides") == 0)
+            sides_arg = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--only") == 0)
+            g_only = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--items N] [--reps N] [--capacity N] [--quick]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--items N] [--reps N] [--capacity N] [--quick]\n"
+                    "       [--sides LIST (default 1,2,4,8)] [--only NAME-SUBSTRING]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -393,21 +457,27 @@ int main(int argc, char **argv)
     items -= items % 64; /* divisible by every side count */
     printf("bench_queue: %" PRIu64 " items, capacity %zu, median of %d, %u CPUs\n", items, g_cap,
            reps, weft_cpu_count());
+    int sides[4], nsides = parse_sides(sides_arg, sides);
+    if (nsides == 0)
+        return 2;
     int bad = 0;
     print_load("before");
     printf("Uncontended\n");
     for (size_t i = 0; i < sizeof mpmc_impls / sizeof mpmc_impls[0]; i++)
-        bad |= measure_uncontended(&mpmc_impls[i], items, reps + 1);
+        if (selected(&mpmc_impls[i]))
+            bad |= measure_uncontended(&mpmc_impls[i], items, reps + 1);
     for (size_t i = 0; i < sizeof spsc_impls / sizeof spsc_impls[0]; i++)
-        bad |= measure_uncontended(&spsc_impls[i], items, reps + 1);
+        if (selected(&spsc_impls[i]))
+            bad |= measure_uncontended(&spsc_impls[i], items, reps + 1);
     printf("MPMC\n");
-    static const int sides[] = {1, 2, 4, 8};
-    for (size_t s = 0; s < sizeof sides / sizeof sides[0]; s++)
+    for (int s = 0; s < nsides; s++)
         for (size_t i = 0; i < sizeof mpmc_impls / sizeof mpmc_impls[0]; i++)
-            bad |= measure(&mpmc_impls[i], sides[s], items, reps);
+            if (selected(&mpmc_impls[i]))
+                bad |= measure(&mpmc_impls[i], sides[s], items, reps);
     printf("SPSC\n");
     for (size_t i = 0; i < sizeof spsc_impls / sizeof spsc_impls[0]; i++)
-        bad |= measure(&spsc_impls[i], 1, items * 4, reps);
+        if (selected(&spsc_impls[i]) && sides[0] == 1)
+            bad |= measure(&spsc_impls[i], 1, items * 4, reps);
     print_load("after");
     return bad;
 }
