@@ -64,15 +64,25 @@
  */
 #include <limits.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "internal/base.h"
-#include "weft/lockfree.h"
+#include "lockfree/internal.h"
 
 struct weft__qcell {
     size_t seq; /* atomic: see the state table above */
     void *data; /* written by the owner of the position, under seq */
 };
+
+/* The three groups of DESIGN's layout never share a line, wherever the
+ * queue is placed. */
+#define WEFT__QAPART(a, b) (offsetof(weft_queue_t, b) - offsetof(weft_queue_t, a) >= WEFT__LF_PAD)
+_Static_assert(WEFT__QAPART(_pmask, _deq) && WEFT__QAPART(_cmask, _not_full),
+               "queue layout: each group of fields on lines of its own");
+_Static_assert(offsetof(weft_queue_t, _enq) >= WEFT__LF_PAD &&
+                   sizeof(weft_queue_t) - offsetof(weft_queue_t, _not_empty) > WEFT__LF_PAD,
+               "queue layout: no line shared with neighbouring objects");
 
 /* Failed attempts before a blocking call parks. */
 #define WEFT__QSPIN 64
@@ -89,29 +99,37 @@ static inline struct weft__qcell *weft__qcell_at(struct weft__qcell *cells, size
     return (struct weft__qcell *)((char *)cells + (pos & mask));
 }
 
-int weft_queue_init(weft_queue_t *q, size_t capacity)
+int weft__queue_init_at(weft_queue_t *q, size_t capacity, size_t first)
 {
     if (q == NULL || capacity == 0 || capacity > ((size_t)1 << (sizeof(size_t) * 8 - 2)))
         return -EINVAL;
     size_t cap = 2;
     while (cap < capacity)
         cap <<= 1;
-    /* Byte positions wrap around size_t: half of it must span more than
-     * the ring. Such a ring could not be allocated anyway. */
+    /* Byte positions wrap around size_t, and the signed differences of
+     * the state table need a ring of less than half of it. No ring that
+     * large can be allocated anyway. */
     if (cap > SIZE_MAX / 2 / WEFT__QSTEP)
         return -ENOMEM;
     struct weft__qcell *cells = malloc(cap * WEFT__QSTEP);
     if (cells == NULL)
         return -ENOMEM;
-    for (size_t i = 0; i < cap; i++) {
-        cells[i].seq = i * WEFT__QSTEP;
-        cells[i].data = NULL;
+    size_t pos = first * WEFT__QSTEP, mask = cap * WEFT__QSTEP - 1;
+    for (size_t i = 0; i < cap; i++, pos += WEFT__QSTEP) {
+        struct weft__qcell *c = weft__qcell_at(cells, mask, pos);
+        c->seq = pos;
+        c->data = NULL;
     }
-    q->_enq = q->_deq = 0;
+    q->_enq = q->_deq = first * WEFT__QSTEP;
     q->_pcells = q->_ccells = cells;
-    q->_pmask = q->_cmask = cap * WEFT__QSTEP - 1;
+    q->_pmask = q->_cmask = mask;
     q->_not_full = q->_not_empty = 0;
     return 0;
+}
+
+int weft_queue_init(weft_queue_t *q, size_t capacity)
+{
+    return weft__queue_init_at(q, capacity, 0);
 }
 
 void weft_queue_destroy(weft_queue_t *q)
