@@ -301,6 +301,14 @@ static int weft__queue_wait(weft_queue_t *q, const struct weft__qdir *dir, void 
         if (dir->attempt(q, arg) == 0)
             return 0;
     }
+    /* Yield once before parking. When the thread that would make room
+     * shares this CPU, it runs now and moves a whole batch; parking instead
+     * costs it a wake-up system call, and the woken thread tends to take
+     * the CPU back after a single item. With nothing else to run, this
+     * returns at once. */
+    sched_yield();
+    if (dir->attempt(q, arg) == 0)
+        return 0;
     weft__deadline_t d;
     (void)weft__deadline_init(&d, timeout_ns);
     for (;;) {
