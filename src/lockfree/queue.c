@@ -37,8 +37,9 @@
  *
  * Blocking. Each direction has an eventcount: a futex word holding an
  * epoch and a "sleepers" bit (_not_full for pushers, _not_empty for
- * poppers). weft_queue_push() spins briefly; then it sets the bit, re-checks
- * the positions and sleeps on the word only if they still say full. Every
+ * poppers). weft_queue_push() spins briefly and yields the CPU once; then
+ * it sets the bit, re-checks the positions and sleeps on the word only if
+ * they still say full. Every
  * successful pop loads _not_full; if the bit is set it replaces the word by
  * the next epoch with the bit clear and wakes all sleepers, who re-check
  * (and set the bit again if they must sleep again). So a pop pays a system
