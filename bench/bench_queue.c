@@ -10,6 +10,16 @@
  * 2p2c and the oversubscribed 4p4c and 8p8c (8 and 16 threads).
  * SPSC: weft_ring_t against ck_ring's SPSC functions, 1p1c.
  *
+ * --sides 1,2 runs only those producer (= consumer) counts; --only NAME
+ * only the implementations whose name contains NAME (e.g. "mpmc", "weft").
+ *
+ * Fairness: every implementation is called through the same function
+ * pointer from the same loops, moves the same pointer-sized items, and has
+ * the same number of slots (ck_ring keeps one empty, so it holds one item
+ * less). The single-thread rows show the cost of the operations alone:
+ * push+pop in turn (one slot, always cached), and fill+drain, which walks
+ * the whole buffer as each thread does in its turn when two share a CPU.
+ *
  * Each cell of the table is the median of --reps runs moving --items items
  * through a queue of --capacity slots; ns/item is wall time divided by
  * items (so with two threads working at once it is not the latency of one
