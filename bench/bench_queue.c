@@ -319,32 +319,63 @@ static double run_once(const struct impl *im, int np, int nc, uint64_t items, bo
     return sum == items * (items + 1) / 2 ? (double)dt / (double)items : 0;
 }
 
+static const char *g_only; /* run only implementations whose name has this */
+
+static bool selected(const struct impl *im)
+{
+    return g_only == NULL || strstr(im->name, g_only) != NULL;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-static int measure(const struct impl *im, int side, uint64_t items, int reps)
+struct cell {
+    double t[16]; /* ns/item of each run */
+    int npartial; /* runs stopped at the time limit */
+};
+
+static void print_cell(const struct impl *im, int side, struct cell *c, int reps)
 {
-    double t[16];
-    bool partial = false;
-    int npartial = 0;
-    for (int r = 0; r < reps; r++) {
-        if ((t[r] = run_once(im, side, side, items, &partial)) == 0) {
-            fprintf(stderr, "%s %dp%dc: wrong checksum or setup failure\n", im->name, side, side);
-            return 1;
-        }
-        npartial += partial;
-    }
-    qsort(t, (size_t)reps, sizeof t[0], cmp_double);
-    double ns = t[reps / 2];
+    qsort(c->t, (size_t)reps, sizeof c->t[0], cmp_double);
+    double ns = c->t[reps / 2];
     printf("  %-24s %dp%dc  %3d threads  %9.1f ns/item  %12.0f items/s", im->name, side, side,
            2 * side, ns, 1e9 / ns);
-    if (npartial > 0)
-        printf("  (%d of %d runs stopped at the %.0f s limit)", npartial, reps, time_limit_s);
+    if (c->npartial > 0)
+        printf("  (%d of %d runs stopped at the %.0f s limit)", c->npartial, reps, time_limit_s);
     printf("\n");
     fflush(stdout);
+}
+
+/*
+ * Runs each selected implementation of ims[0..n) `reps` times with `side`
+ * producers and `side` consumers, interleaved (one run of each in turn),
+ * so that a change of load on a shared machine falls on all of them
+ * alike; then prints the medians.
+ */
+static int measure(const struct impl *ims, size_t n, int side, uint64_t items, int reps)
+{
+    struct cell cells[8];
+    if (n > 8)
+        return 1;
+    memset(cells, 0, sizeof cells);
+    for (int r = 0; r < reps; r++)
+        for (size_t i = 0; i < n; i++) {
+            bool partial = false;
+            if (!selected(&ims[i]))
+                continue;
+            if ((cells[i].t[r] = run_once(&ims[i], side, side, items, &partial)) == 0) {
+                fprintf(stderr, "%s %dp%dc: wrong checksum or setup failure\n", ims[i].name,
+                        side, side);
+                return 1;
+            }
+            cells[i].npartial += partial;
+        }
+    for (size_t i = 0; i < n; i++)
+        if (selected(&ims[i]))
+            print_cell(&ims[i], side, &cells[i], reps);
     return 0;
 }
 
@@ -409,13 +440,6 @@ static void print_load(const char *when)
     printf("load average %s: %s\n", when, buf);
 }
 
-static const char *g_only; /* run only implementations whose name has this */
-
-static bool selected(const struct impl *im)
-{
-    return g_only == NULL || strstr(im->name, g_only) != NULL;
-}
-
 /* "1,2,4,8": the producer (= consumer) counts to run, each 1 to MAX_SIDE,
  * in increasing order, at most four. Returns how many; 0 when malformed. */
 static int parse_sides(const char *arg, int sides[4])
@@ -439,7 +463,7 @@ static int parse_sides(const char *arg, int sides[4])
 int main(int argc, char **argv)
 {
     uint64_t items = 2000000;
-    int reps = 3;
+    int reps = 5;
     const char *sides_arg = "1,2,4,8";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
@@ -481,13 +505,11 @@ int main(int argc, char **argv)
             bad |= measure_uncontended(&spsc_impls[i], items, reps + 1);
     printf("MPMC\n");
     for (int s = 0; s < nsides; s++)
-        for (size_t i = 0; i < sizeof mpmc_impls / sizeof mpmc_impls[0]; i++)
-            if (selected(&mpmc_impls[i]))
-                bad |= measure(&mpmc_impls[i], sides[s], items, reps);
+        bad |= measure(mpmc_impls, sizeof mpmc_impls / sizeof mpmc_impls[0], sides[s], items,
+                       reps);
     printf("SPSC\n");
-    for (size_t i = 0; i < sizeof spsc_impls / sizeof spsc_impls[0]; i++)
-        if (selected(&spsc_impls[i]) && sides[0] == 1)
-            bad |= measure(&spsc_impls[i], 1, items * 4, reps);
+    if (sides[0] == 1)
+        bad |= measure(spsc_impls, sizeof spsc_impls / sizeof spsc_impls[0], 1, items * 4, reps);
     print_load("after");
     return bad;
 }
