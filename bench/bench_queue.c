@@ -20,7 +20,8 @@
  * push+pop in turn (one slot, always cached), and fill+drain, which walks
  * the whole buffer as each thread does in its turn when two share a CPU.
  *
- * Each cell of the table is the median of --reps runs moving --items items
+ * Each cell of the table is the median of --reps runs (5 by default, each
+ * implementation's runs interleaved with the others') moving --items items
  * through a queue of --capacity slots; ns/item is wall time divided by
  * items (so with two threads working at once it is not the latency of one
  * operation). Non-blocking implementations wait in the same way: retry
