@@ -368,8 +368,8 @@ static int measure(const struct impl *ims, size_t n, int side, uint64_t items, i
             if (!selected(&ims[i]))
                 continue;
             if ((cells[i].t[r] = run_once(&ims[i], side, side, items, &partial)) == 0) {
-                fprintf(stderr, "%s %dp%dc: wrong checksum or setup failure\n", ims[i].name,
-                        side, side);
+                fprintf(stderr, "%s %dp%dc: wrong checksum or setup failure\n", ims[i].name, side,
+                        side);
                 return 1;
             }
             cells[i].npartial += partial;
@@ -506,8 +506,7 @@ int main(int argc, char **argv)
             bad |= measure_uncontended(&spsc_impls[i], items, reps + 1);
     printf("MPMC\n");
     for (int s = 0; s < nsides; s++)
-        bad |= measure(mpmc_impls, sizeof mpmc_impls / sizeof mpmc_impls[0], sides[s], items,
-                       reps);
+        bad |= measure(mpmc_impls, sizeof mpmc_impls / sizeof mpmc_impls[0], sides[s], items, reps);
     printf("SPSC\n");
     if (sides[0] == 1)
         bad |= measure(spsc_impls, sizeof spsc_impls / sizeof spsc_impls[0], 1, items * 4, reps);
