@@ -57,11 +57,13 @@ typedef struct weft_queue {
     size_t _enq;                 /* private, atomic: next position to fill */
     struct weft__qcell *_pcells; /* private: the cells, read-only after init */
     size_t _pmask;               /* private: capacity * cell size - 1 */
+    uint32_t _pspin;             /* private, atomic: blocked pushers' spin budget */
     char _pad1[WEFT__LF_PAD];
     /* Consumers' line: the same for pops. */
     size_t _deq;                 /* private, atomic: next position to drain */
     struct weft__qcell *_ccells; /* private: a copy of _pcells */
     size_t _cmask;               /* private: a copy of _pmask */
+    uint32_t _cspin;             /* private, atomic: blocked poppers' spin budget */
     char _pad2[WEFT__LF_PAD];
     /* Read by every operation, written only around sleeping. */
     uint32_t _not_full;  /* private, futex word: epoch << 1 | pushers asleep */

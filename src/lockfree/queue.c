@@ -37,9 +37,10 @@
  *
  * Blocking. Each direction has an eventcount: a futex word holding an
  * epoch and a "sleepers" bit (_not_full for pushers, _not_empty for
- * poppers). weft_queue_push() spins briefly and yields the CPU once; then
- * it sets the bit, re-checks the positions and sleeps on the word only if
- * they still say full. Every
+ * poppers). weft_queue_push() spins briefly (an adaptive budget, see
+ * weft__queue_spin_adapt()) and yields the CPU once; then it sets the bit,
+ * re-checks the positions and sleeps on the word only if they still say
+ * full. Every
  * successful pop loads _not_full; if the bit is set it replaces the word by
  * the next epoch with the bit clear and wakes all sleepers, who re-check
  * (and set the bit again if they must sleep again). So a pop pays a system
@@ -85,8 +86,10 @@ _Static_assert(offsetof(weft_queue_t, _enq) >= WEFT__LF_PAD &&
                    sizeof(weft_queue_t) - offsetof(weft_queue_t, _not_empty) > WEFT__LF_PAD,
                "queue layout: no line shared with neighbouring objects");
 
-/* Failed attempts before a blocking call parks. */
-#define WEFT__QSPIN 64
+/* Bounds of a blocked call's spin budget (attempts before it yields and
+ * parks), which adapts: see weft__queue_wait(). */
+#define WEFT__QSPIN_MAX 64
+#define WEFT__QSPIN_MIN 4
 
 #define WEFT__QSLEEPERS 1u
 
@@ -124,6 +127,7 @@ int weft__queue_init_at(weft_queue_t *q, size_t capacity, size_t first)
     q->_enq = q->_deq = first * WEFT__QSTEP;
     q->_pcells = q->_ccells = cells;
     q->_pmask = q->_cmask = mask;
+    q->_pspin = q->_cspin = WEFT__QSPIN_MAX;
     q->_not_full = q->_not_empty = 0;
     return 0;
 }
@@ -249,6 +253,7 @@ struct weft__qdir {
     int (*attempt)(weft_queue_t *q, void *arg); /* with the wake-up */
     bool (*must_wait)(const weft_queue_t *q);   /* seq_cst position check */
     uint32_t *word;                             /* the eventcount to sleep on */
+    uint32_t *spin;                             /* this side's spin budget */
 };
 
 static int weft__queue_attempt_push(weft_queue_t *q, void *arg)
@@ -292,16 +297,47 @@ static int weft__queue_park(weft_queue_t *q, const struct weft__qdir *dir,
     return weft__futex_wait(dir->word, w | WEFT__QSLEEPERS, d) == -ETIMEDOUT ? -ETIMEDOUT : 0;
 }
 
+/*
+ * Spinning pays only while the thread that will make room (or bring an
+ * item) runs on another CPU. When the two take turns on one CPU, every
+ * spin is time taken from that thread. So each side keeps a budget: grown
+ * by a spin that succeeded, halved by one that did not. Relaxed: a hint,
+ * read and written only by that side's blocked threads; a lost update
+ * costs a few spins.
+ */
+static void weft__queue_spin_adapt(uint32_t *spin, uint32_t budget, bool worked)
+{
+    uint32_t next = worked ? budget + 8 : budget / 2;
+    if (next > WEFT__QSPIN_MAX)
+        next = WEFT__QSPIN_MAX;
+    if (next < WEFT__QSPIN_MIN)
+        next = WEFT__QSPIN_MIN;
+    if (next != budget)
+        __atomic_store_n(spin, next, __ATOMIC_RELAXED);
+}
+
+/* Spins up to the side's budget; true when the attempt succeeded. */
+static bool weft__queue_spin(weft_queue_t *q, const struct weft__qdir *dir, void *arg)
+{
+    uint32_t budget = __atomic_load_n(dir->spin, __ATOMIC_RELAXED);
+    for (uint32_t i = 0; i < budget; i++) {
+        weft__cpu_relax();
+        if (dir->attempt(q, arg) == 0) {
+            weft__queue_spin_adapt(dir->spin, budget, true);
+            return true;
+        }
+    }
+    weft__queue_spin_adapt(dir->spin, budget, false);
+    return false;
+}
+
 /* The slow path of push and pop, after one failed attempt: spin, then
  * park until the attempt succeeds or the deadline passes. */
 static int weft__queue_wait(weft_queue_t *q, const struct weft__qdir *dir, void *arg,
                             int64_t timeout_ns)
 {
-    for (int i = 0; i < WEFT__QSPIN; i++) {
-        weft__cpu_relax();
-        if (dir->attempt(q, arg) == 0)
-            return 0;
-    }
+    if (weft__queue_spin(q, dir, arg))
+        return 0;
     /* Yield once before parking. When the thread that would make room
      * shares this CPU, it runs now and moves a whole batch; parking instead
      * costs it a wake-up system call, and the woken thread tends to take
@@ -325,14 +361,16 @@ static int weft__queue_wait(weft_queue_t *q, const struct weft__qdir *dir, void 
 __attribute__((noinline)) static int weft__queue_push_slow(weft_queue_t *q, void *item,
                                                            int64_t timeout_ns)
 {
-    const struct weft__qdir dir = {weft__queue_attempt_push, weft__queue_full, &q->_not_full};
+    const struct weft__qdir dir = {weft__queue_attempt_push, weft__queue_full, &q->_not_full,
+                                   &q->_pspin};
     return weft__queue_wait(q, &dir, &item, timeout_ns);
 }
 
 __attribute__((noinline)) static int weft__queue_pop_slow(weft_queue_t *q, void **item,
                                                           int64_t timeout_ns)
 {
-    const struct weft__qdir dir = {weft__queue_attempt_pop, weft__queue_empty, &q->_not_empty};
+    const struct weft__qdir dir = {weft__queue_attempt_pop, weft__queue_empty, &q->_not_empty,
+                                   &q->_cspin};
     return weft__queue_wait(q, &dir, item, timeout_ns);
 }
 
