@@ -2,6 +2,7 @@
  * bench_queue - weft's queues against their anchors, side by side in one run.
  *
  *   bench_queue [--items N] [--reps N] [--capacity N] [--quick]
+ *               [--sides LIST] [--only NAME]
  *
  * MPMC: weft_queue_t (try calls with the common wait policy, and its own
  * blocking calls) against Concurrency Kit's ck_ring MPMC and a bounded
@@ -9,7 +10,18 @@
  * 2p2c and the oversubscribed 4p4c and 8p8c (8 and 16 threads).
  * SPSC: weft_ring_t against ck_ring's SPSC functions, 1p1c.
  *
- * Each cell of the table is the median of --reps runs moving --items items
+ * --sides 1,2 runs only those producer (= consumer) counts; --only NAME
+ * only the implementations whose name contains NAME (e.g. "mpmc", "weft").
+ *
+ * Fairness: every implementation is called through the same function
+ * pointer from the same loops, moves the same pointer-sized items, and has
+ * the same number of slots (ck_ring keeps one empty, so it holds one item
+ * less). The single-thread rows show the cost of the operations alone:
+ * push+pop in turn (one slot, always cached), and fill+drain, which walks
+ * the whole buffer as each thread does in its turn when two share a CPU.
+ *
+ * Each cell of the table is the median of --reps runs (5 by default, each
+ * implementation's runs interleaved with the others') moving --items items
  * through a queue of --capacity slots; ns/item is wall time divided by
  * items (so with two threads working at once it is not the latency of one
  * operation). Non-blocking implementations wait in the same way: retry
@@ -144,11 +156,18 @@ static int mq_pop(void **item)
 static ck_ring_t ckr;
 static ck_ring_buffer_t *ckb;
 
-/* ck_ring keeps one slot empty: give it one more so both hold g_cap. */
+/*
+ * The same number of slots as weft's queue: the capacity rounded up to a
+ * power of two. ck_ring keeps one slot empty, so it holds one item less.
+ * (Asking it for cap + 1 slots would round a power-of-two capacity up to
+ * twice as many: with the two threads taking turns on a busy machine, each
+ * turn then moves twice as many items, which measures the capacity, not
+ * the queue.)
+ */
 static int ck_init(size_t cap)
 {
-    unsigned size = 1;
-    while (size < cap + 1)
+    unsigned size = 2;
+    while (size < cap)
         size <<= 1;
     ckb = calloc(size, sizeof *ckb);
     if (ckb == NULL)
@@ -301,59 +320,111 @@ static double run_once(const struct impl *im, int np, int nc, uint64_t items, bo
     return sum == items * (items + 1) / 2 ? (double)dt / (double)items : 0;
 }
 
+static const char *g_only; /* run only implementations whose name has this */
+
+static bool selected(const struct impl *im)
+{
+    return g_only == NULL || strstr(im->name, g_only) != NULL;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-static int measure(const struct impl *im, int side, uint64_t items, int reps)
+struct cell {
+    double t[16]; /* ns/item of each run */
+    int npartial; /* runs stopped at the time limit */
+};
+
+static void print_cell(const struct impl *im, int side, struct cell *c, int reps)
 {
-    double t[16];
-    bool partial = false;
-    int npartial = 0;
-    for (int r = 0; r < reps; r++) {
-        if ((t[r] = run_once(im, side, side, items, &partial)) == 0) {
-            fprintf(stderr, "%s %dp%dc: wrong checksum or setup failure\n", im->name, side, side);
-            return 1;
-        }
-        npartial += partial;
-    }
-    qsort(t, (size_t)reps, sizeof t[0], cmp_double);
-    double ns = t[reps / 2];
+    qsort(c->t, (size_t)reps, sizeof c->t[0], cmp_double);
+    double ns = c->t[reps / 2];
     printf("  %-24s %dp%dc  %3d threads  %9.1f ns/item  %12.0f items/s", im->name, side, side,
            2 * side, ns, 1e9 / ns);
-    if (npartial > 0)
-        printf("  (%d of %d runs stopped at the %.0f s limit)", npartial, reps, time_limit_s);
+    if (c->npartial > 0)
+        printf("  (%d of %d runs stopped at the %.0f s limit)", c->npartial, reps, time_limit_s);
     printf("\n");
     fflush(stdout);
+}
+
+/*
+ * Runs each selected implementation of ims[0..n) `reps` times with `side`
+ * producers and `side` consumers, interleaved (one run of each in turn),
+ * so that a change of load on a shared machine falls on all of them
+ * alike; then prints the medians.
+ */
+static int measure(const struct impl *ims, size_t n, int side, uint64_t items, int reps)
+{
+    struct cell cells[8];
+    if (n > 8)
+        return 1;
+    memset(cells, 0, sizeof cells);
+    for (int r = 0; r < reps; r++)
+        for (size_t i = 0; i < n; i++) {
+            bool partial = false;
+            if (!selected(&ims[i]))
+                continue;
+            if ((cells[i].t[r] = run_once(&ims[i], side, side, items, &partial)) == 0) {
+                fprintf(stderr, "%s %dp%dc: wrong checksum or setup failure\n", ims[i].name, side,
+                        side);
+                return 1;
+            }
+            cells[i].npartial += partial;
+        }
+    for (size_t i = 0; i < n; i++)
+        if (selected(&ims[i]))
+            print_cell(&ims[i], side, &cells[i], reps);
     return 0;
 }
 
-/* One thread, push then pop, never full or empty: the cost of the
- * operations themselves, without any cache line moving between CPUs.
- * Best of `reps` (the first run also warms the CPU clock up). */
-static int measure_uncontended(const struct impl *im, uint64_t n, int reps)
+/*
+ * One thread moving n items, never waiting: the cost of the operations
+ * themselves, without any cache line moving between CPUs. `batch` 1 pushes
+ * and pops in turn (one cell, always in the L1 cache); `batch` capacity - 1
+ * fills the queue and drains it again, walking the whole buffer, which is
+ * what each thread does in its turn when the two share one CPU. Returns
+ * ns per item, or 0 on failure.
+ */
+static double run_uncontended(const struct impl *im, uint64_t n, uint64_t batch)
 {
     void *item;
-    double best = 0;
-    for (int r = 0; r < reps; r++) {
-        if (im->init(g_cap) != 0)
-            return 1;
-        uint64_t t0 = weft__now_ns(), check = 0;
-        for (uintptr_t i = 1; i <= n; i++) {
-            if (im->push((void *)i) != 0 || im->pop(&item) != 0)
-                return 1;
+    if (im->init(g_cap) != 0)
+        return 0;
+    uint64_t t0 = weft__now_ns(), check = 0;
+    for (uintptr_t i = 1; i <= n; i += batch) {
+        uintptr_t end = i + batch <= n + 1 ? i + batch : n + 1;
+        for (uintptr_t j = i; j < end; j++)
+            if (im->push((void *)j) != 0)
+                return 0;
+        for (uintptr_t j = i; j < end; j++) {
+            if (im->pop(&item) != 0)
+                return 0;
             check += (uintptr_t)item;
         }
-        double ns = (double)(weft__now_ns() - t0) / (double)n;
-        im->fini();
-        if (check != n * (n + 1) / 2)
-            return 1;
-        if (r == 0 || ns < best)
-            best = ns;
     }
-    printf("  %-24s 1 thread   push+pop  %9.1f ns/pair\n", im->name, best);
+    double ns = (double)(weft__now_ns() - t0) / (double)n;
+    im->fini();
+    return check == n * (n + 1) / 2 ? ns : 0;
+}
+
+/* Best of `reps` (the first run also warms the CPU clock up). */
+static int measure_uncontended(const struct impl *im, uint64_t n, int reps)
+{
+    double best[2] = {0, 0};
+    const uint64_t batch[2] = {1, g_cap - 1};
+    for (int r = 0; r < reps; r++)
+        for (int b = 0; b < 2; b++) {
+            double ns = run_uncontended(im, n, batch[b]);
+            if (ns == 0)
+                return 1;
+            if (r == 0 || ns < best[b])
+                best[b] = ns;
+        }
+    printf("  %-24s 1 thread   push+pop  %9.1f ns/pair   fill+drain  %5.1f ns/item\n", im->name,
+           best[0], best[1]);
     return 0;
 }
 
@@ -370,10 +441,31 @@ static void print_load(const char *when)
     printf("load average %s: %s\n", when, buf);
 }
 
+/* "1,2,4,8": the producer (= consumer) counts to run, each 1 to MAX_SIDE,
+ * in increasing order, at most four. Returns how many; 0 when malformed. */
+static int parse_sides(const char *arg, int sides[4])
+{
+    int n = 0;
+    for (const char *p = arg; *p != '\0' && n < 4; n++) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > MAX_SIDE || (n > 0 && v <= sides[n - 1]))
+            return 0;
+        sides[n] = (int)v;
+        if (*end == '\0')
+            return n + 1;
+        if (*end != ',')
+            return 0;
+        p = end + 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     uint64_t items = 2000000;
-    int reps = 3;
+    int reps = 5;
+    const char *sides_arg = "1,2,4,8";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             items = 200000, reps = 1, time_limit_s = 2;
@@ -383,8 +475,15 @@ int main(int argc, char **argv)
             reps = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--capacity") == 0)
             g_cap = strtoull(argv[++i], NULL, 0);
+        else if (i + 1 < argc && strcmp(argv[i], "--sides") == 0)
+            sides_arg = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--only") == 0)
+            g_only = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--items N] [--reps N] [--capacity N] [--quick]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--items N] [--reps N] [--capacity N] [--quick]\n"
+                    "       [--sides LIST (default 1,2,4,8)] [--only NAME-SUBSTRING]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -393,21 +492,24 @@ int main(int argc, char **argv)
     items -= items % 64; /* divisible by every side count */
     printf("bench_queue: %" PRIu64 " items, capacity %zu, median of %d, %u CPUs\n", items, g_cap,
            reps, weft_cpu_count());
+    int sides[4], nsides = parse_sides(sides_arg, sides);
+    if (nsides == 0)
+        return 2;
     int bad = 0;
     print_load("before");
     printf("Uncontended\n");
     for (size_t i = 0; i < sizeof mpmc_impls / sizeof mpmc_impls[0]; i++)
-        bad |= measure_uncontended(&mpmc_impls[i], items, reps + 1);
+        if (selected(&mpmc_impls[i]))
+            bad |= measure_uncontended(&mpmc_impls[i], items, reps + 1);
     for (size_t i = 0; i < sizeof spsc_impls / sizeof spsc_impls[0]; i++)
-        bad |= measure_uncontended(&spsc_impls[i], items, reps + 1);
+        if (selected(&spsc_impls[i]))
+            bad |= measure_uncontended(&spsc_impls[i], items, reps + 1);
     printf("MPMC\n");
-    static const int sides[] = {1, 2, 4, 8};
-    for (size_t s = 0; s < sizeof sides / sizeof sides[0]; s++)
-        for (size_t i = 0; i < sizeof mpmc_impls / sizeof mpmc_impls[0]; i++)
-            bad |= measure(&mpmc_impls[i], sides[s], items, reps);
+    for (int s = 0; s < nsides; s++)
+        bad |= measure(mpmc_impls, sizeof mpmc_impls / sizeof mpmc_impls[0], sides[s], items, reps);
     printf("SPSC\n");
-    for (size_t i = 0; i < sizeof spsc_impls / sizeof spsc_impls[0]; i++)
-        bad |= measure(&spsc_impls[i], 1, items * 4, reps);
+    if (sides[0] == 1)
+        bad |= measure(spsc_impls, sizeof spsc_impls / sizeof spsc_impls[0], 1, items * 4, reps);
     print_load("after");
     return bad;
 }

@@ -52,13 +52,20 @@ struct weft__qcell;
  * are popped in the order it pushed them.
  */
 typedef struct weft_queue {
-    struct weft__qcell *_cells; /* private: read-only after init */
-    size_t _mask;               /* private: capacity - 1 (a power of two) */
     char _pad0[WEFT__LF_PAD];
-    size_t _enq; /* private, atomic: next position to fill */
+    /* Producers' line: written by every push, read only by pushes. */
+    size_t _enq;                 /* private, atomic: next position to fill */
+    struct weft__qcell *_pcells; /* private: the cells, read-only after init */
+    size_t _pmask;               /* private: capacity * cell size - 1 */
+    uint32_t _pspin;             /* private, atomic: blocked pushers' spin budget */
     char _pad1[WEFT__LF_PAD];
-    size_t _deq; /* private, atomic: next position to drain */
+    /* Consumers' line: the same for pops. */
+    size_t _deq;                 /* private, atomic: next position to drain */
+    struct weft__qcell *_ccells; /* private: a copy of _pcells */
+    size_t _cmask;               /* private: a copy of _pmask */
+    uint32_t _cspin;             /* private, atomic: blocked poppers' spin budget */
     char _pad2[WEFT__LF_PAD];
+    /* Read by every operation, written only around sleeping. */
     uint32_t _not_full;  /* private, futex word: epoch << 1 | pushers asleep */
     uint32_t _not_empty; /* private, futex word: epoch << 1 | poppers asleep */
     char _pad3[WEFT__LF_PAD];

@@ -3,6 +3,8 @@
  *
  * weft_stack_pop() is a loop over two steps; the tests drive the steps from
  * different threads to replay an ABA interleaving deterministically.
+ * weft__queue_init_at() starts a queue's positions anywhere, so that the
+ * tests can cross the point where they wrap around.
  */
 #ifndef WEFT_LOCKFREE_INTERNAL_H
 #define WEFT_LOCKFREE_INTERNAL_H
@@ -21,5 +23,9 @@ int weft__stack_pop_begin(weft_stack_t *s, weft__stack_step_t *st);
 /* Swings the top from st->top to st->next. 0 and *item set (the node is
  * retired), or -EAGAIN when the top changed (call begin again). */
 int weft__stack_pop_commit(weft_stack_t *s, weft__stack_step_t *st, void **item);
+
+/* weft_queue_init(), with the first position `first` (counted in items)
+ * instead of 0. Same results as weft_queue_init(). */
+int weft__queue_init_at(weft_queue_t *q, size_t capacity, size_t first);
 
 #endif /* WEFT_LOCKFREE_INTERNAL_H */
