@@ -12,6 +12,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "check/check_internal.h"
 #include "internal/instrument.h"
@@ -124,8 +126,11 @@ static void weft__ck_atfork_child(void)
     for (weft__ckthread_t *t = weft__ck.threads; t != NULL; t = t->next)
         if (t != self)
             t->exited = true;
+    /* Straight from the kernel: the cached tid may not be reset yet (the
+     * order of fork handlers is the order they were registered in). The
+     * preload's lock path records t->tid as the pthread mutex owner. */
     if (self != NULL)
-        self->tid = weft__tid();
+        self->tid = (uint32_t)syscall(SYS_gettid);
 }
 
 __attribute__((constructor)) static void weft__check_setup(void)

@@ -107,7 +107,7 @@ typedef struct weft__ckctx {
     weft__cknode_t *n;
     uint64_t sig; /* the held signature after pushing n */
     uint32_t gen;
-    uint32_t unused;
+    uint32_t hint; /* the caller's: the preload marks default pthread mutexes */
 } weft__ckctx_t;
 
 typedef struct weft__ckcset {
@@ -224,18 +224,26 @@ void weft__ck_count_acquisition(weft__cknode_t *n, unsigned flags);
  * lock is then pushed and nothing else is done. Reads this thread's state
  * and weft__ck_hot only; never calls into libc (errno is preserved).
  */
-static inline const weft__ckctx_t *weft__ck_ctx_find(weft__ckthread_t *t, const void *addr,
-                                                     unsigned flags)
+/* The entry for acquiring addr in mode flags on a held stack of signature
+ * sig, under the current epoch; NULL if there is none. */
+static inline weft__ckctx_t *weft__ck_ctx_find_sig(weft__ckthread_t *t, uint64_t sig,
+                                                   const void *addr, unsigned flags)
 {
     /* Acquire: pairs with the release increment in weft__ck_epoch_bump(), so
      * an entry found under the current epoch names no node whose life has
      * ended. */
     uint32_t epoch = __atomic_load_n(&weft__ck_hot.epoch, __ATOMIC_ACQUIRE);
-    uint64_t key = weft__ck_ctx_key(t->sig, addr, flags, epoch);
-    const weft__ckcset_t *set = weft__ck_ctx_set(t, key);
+    uint64_t key = weft__ck_ctx_key(sig, addr, flags, epoch);
+    weft__ckcset_t *set = weft__ck_ctx_set(t, key);
     return set->way[0].key == key   ? &set->way[0]
            : set->way[1].key == key ? &set->way[1]
                                     : NULL;
+}
+
+static inline weft__ckctx_t *weft__ck_ctx_find(weft__ckthread_t *t, const void *addr,
+                                               unsigned flags)
+{
+    return weft__ck_ctx_find_sig(t, t->sig, addr, flags);
 }
 
 static inline bool weft__ck_acquired_fast(weft__ckthread_t *t, const void *addr, unsigned flags,

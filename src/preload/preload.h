@@ -69,6 +69,14 @@ extern __thread int weft__pl_depth __attribute__((tls_model("initial-exec")));
         errno = saved_errno_;                                                                \
     } while (0)
 
+/* Preload-private bits beside the check layer's flags in a held-stack
+ * entry (the check layer looks only at its own low bits): the lock is a
+ * default-type pthread mutex, so the leaf unlock need not read its type. */
+#define WEFT__PL_PDEFAULT (1u << 8)
+/* A context-cache hint (weft__ckctx_t.hint): the lock acquired in that
+ * context is a default-type pthread mutex. */
+#define WEFT__PL_HINT_PDEFAULT 1u
+
 /* The lifecycle hooks every interposed kind shares. */
 void weft__pl_lock_new(void *addr, int kind);
 void weft__pl_lock_gone(void *addr, int kind, bool held);

@@ -98,7 +98,9 @@ static WEFT__COLD int weft__pm_lock_wait(pthread_mutex_t *m, int r, const struct
 }
 
 /* Try first: an acquisition that does not wait takes the inline fast
- * path; only one that must wait goes through the sliced wait. */
+ * path; only one that must wait goes through the sliced wait. A context
+ * whose lock turns out to be a default mutex is marked in the cache, so the
+ * leaf lock can attempt it without reading its type first. */
 static inline __attribute__((always_inline)) int
 weft__pm_lock_until(pthread_mutex_t *m, const struct timespec *until, void *site)
 {
@@ -106,17 +108,44 @@ weft__pm_lock_until(pthread_mutex_t *m, const struct timespec *until, void *site
      * is inside the critical section. The entry is copied: it is this
      * thread's, but a signal handler that locks could replace it. */
     weft__ckthread_t *t = weft__ck_tls;
-    const weft__ckctx_t *e =
-        weft__likely(t != NULL && !t->busy) ? weft__ck_ctx_find(t, m, 0) : NULL;
+    bool quiet = t != NULL && !t->busy;
+    const weft__ckctx_t *e = quiet ? weft__ck_ctx_find(t, m, 0) : NULL;
+    uint64_t sig = quiet ? t->sig : 0;
     weft__ckctx_t ec;
     if (e != NULL)
         ec = *e;
-    int r = weft__pm_trylock(m);
+    /* A hinted default mutex is tried with the compare-and-swap first, as
+     * in the leaf; its type is confirmed once the line is ours. */
+    int r;
+    if (e != NULL && ec.hint == WEFT__PL_HINT_PDEFAULT) {
+        int unlocked = 0;
+        /* Acquire: pairs with the release exchange of the lock word in the
+         * unlock (glibc's or the leaf's). */
+        if (!__atomic_compare_exchange_n(&m->__data.__lock, &unlocked, 1, false, __ATOMIC_ACQUIRE,
+                                         __ATOMIC_RELAXED))
+            r = EBUSY;
+        else if (m->__data.__kind != 0) {
+            /* Release: as in the leaf, the word is given back. */
+            __atomic_store_n(&m->__data.__lock, 0, __ATOMIC_RELEASE);
+            r = weft__pm_trylock(m);
+        } else {
+            m->__data.__owner = (int)weft__tid();
+            m->__data.__nusers++;
+            r = 0;
+        }
+    } else {
+        r = weft__pm_trylock(m);
+    }
     if (weft__likely(weft__pm_acquired(r))) {
         if (weft__likely(e != NULL))
             weft__pl_acquired_as(t, &ec, m, 0, site);
         else
             weft__pl_acquired_slow(m, WEFT__LK_PMUTEX, 0, site);
+        if (quiet && m->__data.__kind == 0) {
+            weft__ckctx_t *h = weft__ck_ctx_find_sig(t, sig, m, 0);
+            if (h != NULL)
+                h->hint = WEFT__PL_HINT_PDEFAULT;
+        }
         return r;
     }
     return weft__pm_lock_wait(m, r, until, site);
@@ -129,15 +158,6 @@ static __attribute__((noinline)) int weft__pm_lock_full(pthread_mutex_t *m, void
     if (!weft__pl_watch())
         return weft__real_pthread_mutex_lock(m);
     return weft__pm_lock_until(m, NULL, site);
-}
-
-/* Counting for a starvation report, or ending a trylock streak, after the
- * leaf took a lock. */
-static __attribute__((noinline)) int weft__pm_locked_extra(weft__cknode_t *n)
-{
-    weft__ck_count_acquisition(n, 0);
-    weft__pl_progress();
-    return 0;
 }
 
 /* This thread, which has check-layer state t, is not inside the check
@@ -158,27 +178,40 @@ WEFT_PRELOAD_API int pthread_mutex_lock(pthread_mutex_t *m)
 {
     void *site = __builtin_return_address(0);
     weft__ckthread_t *t = weft__ck_tls;
-    uint32_t tid = weft__tls_tid;
-    if (weft__likely(t != NULL && tid != 0 && weft__pl_quiet(t) && m->__data.__kind == 0)) {
+    if (weft__likely(t != NULL && weft__pl_quiet(t) && !t->pl_streak &&
+                     __atomic_load_n(&weft__ck_hot.long_waiters, __ATOMIC_RELAXED) == 0)) {
+        /* Known context, known default mutex. All the bookkeeping is done
+         * before the attempt (and undone if it fails), so the critical
+         * section holds only glibc's own two stores; and the
+         * compare-and-swap is the first touch of the mutex's line (no read
+         * before it, which would cost a second transfer of a contended
+         * line). Meanwhile another thread may see this one in the held
+         * stack a moment early: owner lookups are snapshots, confirmed
+         * over two slices. */
         const weft__ckctx_t *e = weft__ck_ctx_find(t, m, 0);
-        if (weft__likely(e != NULL)) {
-            weft__cknode_t *n = e->n;
-            uint32_t gen = e->gen;
-            uint64_t sig = e->sig;
+        unsigned k = t->nheld;
+        if (weft__likely(e != NULL && e->hint == WEFT__PL_HINT_PDEFAULT &&
+                         k < WEFT__CK_HELD_MAX)) {
+            uint64_t below = t->sig;
+            weft__ck_push_at(t, k, e->n, e->gen, WEFT__PL_PDEFAULT, site, m, e->sig);
             int unlocked = 0;
             /* Acquire: pairs with the release exchange of the lock word in
              * the unlock (glibc's, or the leaf's below). */
             if (weft__likely(__atomic_compare_exchange_n(&m->__data.__lock, &unlocked, 1, false,
                                                          __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))) {
-                m->__data.__owner = (int)tid;
-                m->__data.__nusers++;
-                weft__ck_push_at(t, t->nheld, n, gen, 0, site, m, sig);
-                if (weft__unlikely(
-                        __atomic_load_n(&weft__ck_hot.long_waiters, __ATOMIC_RELAXED) != 0 ||
-                        t->pl_streak))
-                    return weft__pm_locked_extra(n);
-                return 0;
+                if (weft__likely(m->__data.__kind == 0)) {
+                    m->__data.__owner = (int)t->tid;
+                    m->__data.__nusers++;
+                    return 0;
+                }
+                /* Memory reused for another type of mutex without init or
+                 * destroy (which would have ended the context): give the
+                 * word back. Release: pairs with the next locker's
+                 * acquire. */
+                __atomic_store_n(&m->__data.__lock, 0, __ATOMIC_RELEASE);
             }
+            t->sig = below;
+            __atomic_store_n(&t->nheld, k, __ATOMIC_RELAXED);
         }
     }
     return weft__pm_lock_full(m, site);
@@ -249,8 +282,9 @@ static __attribute__((noinline)) int weft__pm_wake(pthread_mutex_t *m)
 WEFT_PRELOAD_API int pthread_mutex_unlock(pthread_mutex_t *m)
 {
     weft__ckthread_t *t = weft__ck_tls;
-    if (weft__likely(t != NULL && weft__pl_quiet(t) && m->__data.__kind == 0 &&
-                     weft__ck_on_top(t, m))) {
+    if (weft__likely(t != NULL && weft__pl_quiet(t) && weft__ck_on_top(t, m) &&
+                     ((t->held[t->nheld - 1].flags & WEFT__PL_PDEFAULT) ||
+                      m->__data.__kind == 0))) {
         m->__data.__owner = 0;
         m->__data.__nusers--;
         /* Release: pairs with the acquire compare-and-swap of the next
