@@ -144,6 +144,43 @@ static void default_mutexes(void)
     printf("destroy when free: %d\n", pthread_mutex_destroy(&dflt));
 }
 
+/* The same memory as a default mutex (cached as one by the preload) and
+ * then as a recursive one: after a proper destroy and init, and after a
+ * bare assignment of the static initializer (no init, no destroy). Both
+ * must behave as recursive mutexes. */
+static pthread_mutex_t reused;
+static void reused_memory(void)
+{
+    pthread_mutex_init(&reused, NULL);
+    for (int i = 0; i < 3; i++) {
+        pthread_mutex_lock(&reused);
+        pthread_mutex_unlock(&reused);
+    }
+    pthread_mutex_destroy(&reused);
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&reused, &a);
+    int r1 = pthread_mutex_lock(&reused), r2 = pthread_mutex_lock(&reused);
+    int r3 = pthread_mutex_unlock(&reused), r4 = pthread_mutex_unlock(&reused);
+    printf("recursive after destroy+init: %d %d %d %d, destroy %d\n", r1, r2, r3, r4,
+           pthread_mutex_destroy(&reused));
+    pthread_mutex_init(&reused, NULL);
+    for (int i = 0; i < 3; i++) {
+        pthread_mutex_lock(&reused);
+        pthread_mutex_unlock(&reused);
+    }
+    pthread_mutex_t rec = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+    memcpy(&reused, &rec, sizeof rec); /* no destroy, no init */
+    r1 = pthread_mutex_lock(&reused);
+    r2 = pthread_mutex_lock(&reused);
+    r3 = pthread_mutex_unlock(&reused);
+    r4 = pthread_mutex_unlock(&reused);
+    printf("recursive by assignment: %d %d %d %d, trylock %d\n", r1, r2, r3, r4,
+           pthread_mutex_trylock(&reused));
+    pthread_mutex_unlock(&reused);
+}
+
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int once_runs;
 static void once_fn(void) { once_runs++; }
@@ -160,6 +197,7 @@ int main(void)
     setvbuf(stdout, NULL, _IONBF, 0);
     mutexes();
     default_mutexes();
+    reused_memory();
     semaphores();
     rwlocks_and_conds();
     pthread_t t;
