@@ -151,6 +151,15 @@ weft__pm_lock_until(pthread_mutex_t *m, const struct timespec *until, void *site
     return weft__pm_lock_wait(m, r, until, site);
 }
 
+/* The leaf found the mutex held. */
+static __attribute__((noinline)) int weft__pm_lock_busy(pthread_mutex_t *m, void *site)
+{
+    weft__pl_init();
+    if (!weft__pl_watch())
+        return weft__real_pthread_mutex_lock(m);
+    return weft__pm_lock_wait(m, EBUSY, NULL, site);
+}
+
 /* Every lock the leaf below does not finish. */
 static __attribute__((noinline)) int weft__pm_lock_full(pthread_mutex_t *m, void *site)
 {
@@ -209,9 +218,16 @@ WEFT_PRELOAD_API int pthread_mutex_lock(pthread_mutex_t *m)
                  * word back. Release: pairs with the next locker's
                  * acquire. */
                 __atomic_store_n(&m->__data.__lock, 0, __ATOMIC_RELEASE);
+                t->sig = below;
+                __atomic_store_n(&t->nheld, k, __ATOMIC_RELAXED);
+                return weft__pm_lock_full(m, site);
             }
+            /* Busy: straight to the checked wait, whose first step is
+             * glibc's own (one more attempt, then sleep), as the real lock
+             * would do; no extra attempt here. */
             t->sig = below;
             __atomic_store_n(&t->nheld, k, __ATOMIC_RELAXED);
+            return weft__pm_lock_busy(m, site);
         }
     }
     return weft__pm_lock_full(m, site);
