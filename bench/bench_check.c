@@ -65,6 +65,64 @@ static int run_work(void)
     return sum == 0 ? 0 : 1;
 }
 
+#ifndef WEFT_BENCH_TSAN
+#include "weft.h"
+
+/* The switch itself, measured in this process: one thread, an uncontended
+ * nested pair (lock a, lock b, unlock b, unlock a), ns per pair. */
+static weft_mutex_t wa = WEFT_MUTEX_INIT("a"), wb = WEFT_MUTEX_INIT("b");
+static pthread_mutex_t pa = PTHREAD_MUTEX_INITIALIZER, pb = PTHREAD_MUTEX_INITIALIZER;
+
+static double now_s(void);
+
+static double pair_ns(bool weft, long n)
+{
+    double t0 = now_s();
+    for (long i = 0; i < n; i++) {
+        if (weft) {
+            weft_mutex_lock(&wa);
+            weft_mutex_lock(&wb);
+            weft_mutex_unlock(&wb);
+            weft_mutex_unlock(&wa);
+        } else {
+            pthread_mutex_lock(&pa);
+            pthread_mutex_lock(&pb);
+            pthread_mutex_unlock(&pb);
+            pthread_mutex_unlock(&pa);
+        }
+    }
+    return (now_s() - t0) * 1e9 / (double)n;
+}
+
+static double best_pair_ns(bool weft, long n)
+{
+    double best = 1e30;
+    for (int i = 0; i < 5; i++) {
+        double t = pair_ns(weft, n);
+        best = t < best ? t : best;
+    }
+    return best;
+}
+
+/* Checking off costs weft's locks one predictable branch; on, the fast
+ * path of the check layer. glibc's pair for scale (in a process with one
+ * thread glibc skips its atomic instructions; this process has one). */
+static void switch_cost(long n)
+{
+    if (weft_check_enabled()) {
+        printf("\nweft's own mutex: skipped (checking already on in this process)\n");
+        return;
+    }
+    double g = best_pair_ns(false, n), off = best_pair_ns(true, n);
+    weft_check_enable();
+    double on = best_pair_ns(true, n);
+    printf("\none thread, uncontended nested pair (lock, lock, unlock, unlock), best of 5:\n");
+    printf("%-28s %9.1f ns\n", "glibc pthread_mutex", g);
+    printf("%-28s %9.1f ns\n", "weft_mutex, checking off", off);
+    printf("%-28s %9.1f ns   (%.2fx off)\n", "weft_mutex, checking on", on, on / off);
+}
+#endif
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -203,5 +261,8 @@ int main(int argc, char **argv)
     }
     if (chk > 0)
         printf("\nweft check / plain = %.2f (bar: at most 1.5)\n", chk / plain);
+#ifndef WEFT_BENCH_TSAN
+    switch_cost(quick ? 200000 : 2000000);
+#endif
     return 0;
 }

@@ -261,14 +261,23 @@ static WEFT__COLD int weft__mutex_lock_instr(weft_mutex_t *m, uint32_t tid,
         weft__check_self_deadlock(ck, site);
         return -EDEADLK;
     }
+    weft__ann_pre_lock(m, &m->_word, WEFT__MUTEX_ATOMIC_BYTES, flags);
+    /* Taken at once: the check layer's one-call fast path (its context
+     * cache), as in the preload library. Only a wait needs the pre/post
+     * pair, which makes the waiter visible to wait-for walks. */
+    if (weft__mutex_trylock_fast(m, tid)) {
+        weft__ann_post_lock(m, flags);
+        if (ck != NULL)
+            weft__check_acquired(ck, ckf, site);
+        return 0;
+    }
+    if (is_try) {
+        weft__ann_post_lock(m, flags | WEFT__ANN_FAILED);
+        return -EBUSY;
+    }
     if (ck != NULL)
         weft__check_acquire_pre(ck, ckf, site);
-    weft__ann_pre_lock(m, &m->_word, WEFT__MUTEX_ATOMIC_BYTES, flags);
-    int r;
-    if (weft__mutex_trylock_fast(m, tid))
-        r = 0;
-    else
-        r = is_try ? -EBUSY : weft__mutex_lock_slow(m, tid, d, ck);
+    int r = weft__mutex_lock_slow(m, tid, d, ck);
     weft__ann_post_lock(m, r == 0 ? flags : flags | WEFT__ANN_FAILED);
     if (ck != NULL)
         weft__check_acquire_post(ck, ckf, r == 0, site);
