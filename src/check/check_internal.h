@@ -246,15 +246,23 @@ static inline weft__ckctx_t *weft__ck_ctx_find(weft__ckthread_t *t, const void *
     return weft__ck_ctx_find_sig(t, t->sig, addr, flags);
 }
 
+/* Push the lock an entry of the context cache describes, counting the
+ * acquisition while some wait on it has grown long. */
+static inline void weft__ck_push_ctx(weft__ckthread_t *t, const weft__ckctx_t *e, const void *addr,
+                                     unsigned flags, void *site)
+{
+    weft__ck_push_at(t, t->nheld, e->n, e->gen, flags, site, addr, e->sig);
+    if (__builtin_expect(__atomic_load_n(&weft__ck_hot.long_waiters, __ATOMIC_RELAXED) != 0, 0))
+        weft__ck_count_acquisition(e->n, flags);
+}
+
 static inline bool weft__ck_acquired_fast(weft__ckthread_t *t, const void *addr, unsigned flags,
                                           void *site)
 {
     const weft__ckctx_t *e = weft__ck_ctx_find(t, addr, flags);
     if (e == NULL)
         return false;
-    weft__ck_push_at(t, t->nheld, e->n, e->gen, flags, site, addr, e->sig);
-    if (__builtin_expect(__atomic_load_n(&weft__ck_hot.long_waiters, __ATOMIC_RELAXED) != 0, 0))
-        weft__ck_count_acquisition(e->n, flags);
+    weft__ck_push_ctx(t, e, addr, flags, site);
     return true;
 }
 

@@ -129,9 +129,7 @@ static inline __attribute__((always_inline)) void
 weft__pl_acquired_as(weft__ckthread_t *t, const weft__ckctx_t *e, void *addr, unsigned flags,
                      void *site)
 {
-    weft__ck_push_at(t, t->nheld, e->n, e->gen, flags, site, addr, e->sig);
-    if (__builtin_expect(__atomic_load_n(&weft__ck_hot.long_waiters, __ATOMIC_RELAXED) != 0, 0))
-        weft__ck_count_acquisition(e->n, flags);
+    weft__ck_push_ctx(t, e, addr, flags, site);
     weft__pl_progress();
 }
 

@@ -20,26 +20,39 @@ static bool weft__pm_acquired(int r)
 }
 
 /*
- * The first attempt. For a default mutex (__kind 0: PTHREAD_MUTEX_NORMAL's
- * timed variant, process-private, not robust, no elision) it is glibc's own
- * trylock step for that type, inline: compare-and-swap the lock word from 0
- * to 1, then record the owner and count the user, exactly the state the
- * real unlock undoes. Every other type, and every later attempt, goes to
- * the real function.
+ * glibc's own trylock step for a default mutex (__kind 0:
+ * PTHREAD_MUTEX_NORMAL's timed variant, process-private, not robust, no
+ * elision), inline: compare-and-swap the lock word from 0 to 1, then record
+ * the owner and count the user, exactly the state the real unlock undoes.
+ * The type is confirmed once the line is ours: memory reused for another
+ * type of mutex without init or destroy gets its word back. Returns 0,
+ * EBUSY, or -1 when the mutex is not a default one.
  */
-static inline int weft__pm_trylock(pthread_mutex_t *m)
+static inline int weft__pm_take_default(pthread_mutex_t *m, uint32_t tid)
 {
-    if (m->__data.__kind != 0)
-        return weft__real_pthread_mutex_trylock(m);
     int unlocked = 0;
-    /* Acquire: pairs with the release exchange of the lock word in glibc's
-     * unlock (and with our own unlock's, which is glibc's). */
+    /* Acquire: pairs with the release exchange of the lock word in the
+     * unlock (glibc's, or the leaf's below). */
     if (!__atomic_compare_exchange_n(&m->__data.__lock, &unlocked, 1, false, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED))
         return EBUSY;
-    m->__data.__owner = (int)weft__tid();
+    if (weft__unlikely(m->__data.__kind != 0)) {
+        /* Release: pairs with the next locker's acquire. */
+        __atomic_store_n(&m->__data.__lock, 0, __ATOMIC_RELEASE);
+        return -1;
+    }
+    m->__data.__owner = (int)tid;
     m->__data.__nusers++;
     return 0;
+}
+
+/* The first attempt: inline for a default mutex, the real function for
+ * every other type. The type is read first: the compare-and-swap must not
+ * touch another type's lock word (see the leaf for the hinted order). */
+static inline int weft__pm_trylock(pthread_mutex_t *m)
+{
+    int r = m->__data.__kind == 0 ? weft__pm_take_default(m, weft__tid()) : -1;
+    return r >= 0 ? r : weft__real_pthread_mutex_trylock(m);
 }
 
 /*
@@ -116,26 +129,10 @@ weft__pm_lock_until(pthread_mutex_t *m, const struct timespec *until, void *site
         ec = *e;
     /* A hinted default mutex is tried with the compare-and-swap first, as
      * in the leaf; its type is confirmed once the line is ours. */
-    int r;
-    if (e != NULL && ec.hint == WEFT__PL_HINT_PDEFAULT) {
-        int unlocked = 0;
-        /* Acquire: pairs with the release exchange of the lock word in the
-         * unlock (glibc's or the leaf's). */
-        if (!__atomic_compare_exchange_n(&m->__data.__lock, &unlocked, 1, false, __ATOMIC_ACQUIRE,
-                                         __ATOMIC_RELAXED))
-            r = EBUSY;
-        else if (m->__data.__kind != 0) {
-            /* Release: as in the leaf, the word is given back. */
-            __atomic_store_n(&m->__data.__lock, 0, __ATOMIC_RELEASE);
-            r = weft__pm_trylock(m);
-        } else {
-            m->__data.__owner = (int)weft__tid();
-            m->__data.__nusers++;
-            r = 0;
-        }
-    } else {
+    int r = e != NULL && ec.hint == WEFT__PL_HINT_PDEFAULT ? weft__pm_take_default(m, weft__tid())
+                                                            : -1;
+    if (r < 0)
         r = weft__pm_trylock(m);
-    }
     if (weft__likely(weft__pm_acquired(r))) {
         if (weft__likely(e != NULL))
             weft__pl_acquired_as(t, &ec, m, 0, site);
@@ -203,31 +200,17 @@ WEFT_PRELOAD_API int pthread_mutex_lock(pthread_mutex_t *m)
                          k < WEFT__CK_HELD_MAX)) {
             uint64_t below = t->sig;
             weft__ck_push_at(t, k, e->n, e->gen, WEFT__PL_PDEFAULT, site, m, e->sig);
-            int unlocked = 0;
-            /* Acquire: pairs with the release exchange of the lock word in
-             * the unlock (glibc's, or the leaf's below). */
-            if (weft__likely(__atomic_compare_exchange_n(&m->__data.__lock, &unlocked, 1, false,
-                                                         __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))) {
-                if (weft__likely(m->__data.__kind == 0)) {
-                    m->__data.__owner = (int)t->tid;
-                    m->__data.__nusers++;
-                    return 0;
-                }
-                /* Memory reused for another type of mutex without init or
-                 * destroy (which would have ended the context): give the
-                 * word back. Release: pairs with the next locker's
-                 * acquire. */
-                __atomic_store_n(&m->__data.__lock, 0, __ATOMIC_RELEASE);
-                t->sig = below;
-                __atomic_store_n(&t->nheld, k, __ATOMIC_RELAXED);
-                return weft__pm_lock_full(m, site);
-            }
-            /* Busy: straight to the checked wait, whose first step is
-             * glibc's own (one more attempt, then sleep), as the real lock
-             * would do; no extra attempt here. */
+            int r = weft__pm_take_default(m, t->tid);
+            if (weft__likely(r == 0))
+                return 0;
             t->sig = below;
             __atomic_store_n(&t->nheld, k, __ATOMIC_RELAXED);
-            return weft__pm_lock_busy(m, site);
+            /* Busy: straight to the checked wait, whose first step is
+             * glibc's own (one more attempt, then sleep), as the real lock
+             * would do; no extra attempt here. Not a default mutex after
+             * all (memory reused without init or destroy, which would
+             * have ended the context): the full path. */
+            return r == EBUSY ? weft__pm_lock_busy(m, site) : weft__pm_lock_full(m, site);
         }
     }
     return weft__pm_lock_full(m, site);
