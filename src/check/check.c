@@ -265,7 +265,7 @@ static inline void weft__ck_push(weft__ckthread_t *t, weft__cknode_t *n, unsigne
                                  void *site)
 {
     weft__ck_push_at(t, t->nheld, n, n->gen, flags, site, n->addr,
-                     weft__ck_sig_push(weft__ck_sig_top(t), n, flags));
+                     weft__ck_sig_push(t->sig, n, flags));
 }
 
 /* Remove entry i; the entries above it move down, and their signatures

@@ -191,12 +191,6 @@ static inline weft__ckcset_t *weft__ck_ctx_set(weft__ckthread_t *t, uint64_t key
     return &t->ctx[key >> (64 - WEFT__CK_CSETS_LOG2)];
 }
 
-/* The held signature of t's stack as it is now. */
-static inline uint64_t weft__ck_sig_top(const weft__ckthread_t *t)
-{
-    return t->sig;
-}
-
 /* Relaxed stores: other threads read the stack only for owner lookups,
  * which are snapshots confirmed over time (see weft__ck_owner). */
 static inline void weft__ck_push_at(weft__ckthread_t *t, unsigned k, weft__cknode_t *n,
