@@ -6,6 +6,8 @@
 #ifndef WEFT_INTERNAL_BASE_H
 #define WEFT_INTERNAL_BASE_H
 
+#include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -69,6 +71,31 @@ typedef struct weft__deadline {
 int weft__deadline_init(weft__deadline_t *d, int64_t timeout_ns);
 /* True once the deadline has passed (never for a forever deadline). */
 int weft__deadline_passed(const weft__deadline_t *d);
+
+/* ---- spinning before a park ------------------------------------------------ */
+
+/* The spin policy of the mutex and the semaphore (the numbers behind it:
+ * src/sync/mutex.c, "Spin policy"): WEFT__SPIN_ROUNDS probes before
+ * parking; round r < WEFT__SPIN_SHIFT_MAX pauses 2^r times before its
+ * probe, the later rounds yield the CPU instead. */
+#define WEFT__SPIN_ROUNDS 16u
+#define WEFT__SPIN_SHIFT_MAX 6u
+
+/* The wait before probe number `round`. False when the caller should stop
+ * spinning and park: a timed caller whose deadline has passed does not
+ * yield (a yield can give the CPU away for a whole time slice). */
+static inline bool weft__spin_pause(uint32_t round, const weft__deadline_t *d)
+{
+    if (round < WEFT__SPIN_SHIFT_MAX) {
+        for (uint32_t i = 0; i < (1u << round); i++)
+            weft__cpu_relax();
+        return true;
+    }
+    if (d != NULL && weft__deadline_passed(d))
+        return false;
+    (void)sched_yield();
+    return true;
+}
 
 static inline int weft__timeout_valid(int64_t timeout_ns)
 {

@@ -45,7 +45,6 @@
  * anyway, and the whole budget is small next to one wake-up, so adapting
  * would save little. The _spin field is left unused.
  */
-#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,10 +56,6 @@
 #include "weft/sync.h"
 
 #define WEFT__WAITERS 0x80000000u
-/* Probes before parking. Round r < WEFT__SPIN_SHIFT_MAX pauses 2^r times
- * before its probe; the later rounds yield the CPU instead. */
-#define WEFT__SPIN_ROUNDS 16u
-#define WEFT__SPIN_SHIFT_MAX 6u
 
 /* _word and _spin, adjacent: the fields changed with atomics, which
  * Helgrind must not race-check (it does not understand atomics). */
@@ -136,14 +131,8 @@ static inline bool weft__mutex_probe(weft_mutex_t *m, uint32_t tid)
 static bool weft__mutex_spin(weft_mutex_t *m, uint32_t tid, const weft__deadline_t *d)
 {
     for (uint32_t round = 0; round < WEFT__SPIN_ROUNDS; round++) {
-        if (round < WEFT__SPIN_SHIFT_MAX) {
-            for (uint32_t i = 0; i < (1u << round); i++)
-                weft__cpu_relax();
-        } else if (d != NULL && weft__deadline_passed(d)) {
+        if (!weft__spin_pause(round, d))
             return false;
-        } else {
-            (void)sched_yield();
-        }
         if (weft__mutex_probe(m, tid))
             return true;
     }

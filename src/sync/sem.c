@@ -40,7 +40,6 @@
  * permit before it leaves (its timeout exit refuses while permits > 0). So
  * the releases since R were all consumed and permits is 0: a contradiction.
  */
-#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,14 +50,6 @@
 #include "weft/sync.h"
 
 #define WEFT__SEM_WAITER ((uint64_t)1 << 32)
-/* The spin before parking, as the mutex's (src/sync/mutex.c, "Spin
- * policy"): probe after 1, 2, 4 ... 32 pauses, then yield before each
- * further probe, WEFT__SEM_SPIN_ROUNDS probes in all. Probing rarely leaves
- * the word in the releasing thread's cache, so a thread that releases and
- * re-acquires runs at uncontended speed between probes; yielding lets a
- * preempted holder run when there are more threads than CPUs. */
-#define WEFT__SEM_SPIN_ROUNDS 16u
-#define WEFT__SEM_SPIN_SHIFT_MAX 6u
 
 _Static_assert(sizeof(((weft_sem_t *)0)->_data) == 8, "semaphore word must be 64 bits");
 _Static_assert(WEFT_SEM_MAX <= 0x7fffffffu, "permits must leave bit 31 clear");
@@ -139,20 +130,16 @@ static inline bool weft__sem_take_fast(weft_sem_t *s)
 }
 
 /* Wait a short while without sleeping, hoping a permit is released before
- * we must park (a park and wake-up costs 5-80 us). A timed caller stops
- * yielding once its deadline has passed: a yield can give the CPU away for
- * a whole time slice. */
+ * we must park (a park and wake-up costs 5-80 us), with the mutex's spin
+ * policy (weft__spin_pause): probing rarely leaves the word in the
+ * releasing thread's cache, so a thread that releases and re-acquires runs
+ * at uncontended speed between probes, and yielding lets a preempted
+ * holder run when there are more threads than CPUs. */
 static bool weft__sem_spin(weft_sem_t *s, const weft__deadline_t *d)
 {
-    for (uint32_t round = 0; round < WEFT__SEM_SPIN_ROUNDS; round++) {
-        if (round < WEFT__SEM_SPIN_SHIFT_MAX) {
-            for (uint32_t i = 0; i < (1u << round); i++)
-                weft__cpu_relax();
-        } else if (d != NULL && !d->forever && weft__deadline_passed(d)) {
+    for (uint32_t round = 0; round < WEFT__SPIN_ROUNDS; round++) {
+        if (!weft__spin_pause(round, d))
             return false;
-        } else {
-            (void)sched_yield();
-        }
         uint64_t v = __atomic_load_n(&s->_data, __ATOMIC_RELAXED);
         if (weft__sem_permits(v) != 0 && weft__sem_take(s, &v))
             return true;
