@@ -110,7 +110,7 @@ __attribute__((constructor)) static void weft__pl_setup(void)
 /* ---- deadlines for the sliced waits ---------------------------------------- */
 
 /* The CLOCK_MONOTONIC time `ns` after the monotonic time `base_ns`. */
-struct timespec weft__pl_after(uint64_t base_ns, uint64_t ns)
+static struct timespec weft__pl_after(uint64_t base_ns, uint64_t ns)
 {
     uint64_t t = base_ns + ns;
     struct timespec ts = {(time_t)(t / 1000000000u), (long)(t % 1000000000u)};
@@ -140,10 +140,29 @@ bool weft__pl_valid_abs(const struct timespec *abs)
     return abs != NULL && abs->tv_nsec >= 0 && abs->tv_nsec < 1000000000;
 }
 
-bool weft__pl_before(const struct timespec *a, const struct timespec *b)
+static bool weft__pl_before(const struct timespec *a, const struct timespec *b)
 {
     return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
+
+const struct timespec *weft__pl_slice(uint64_t now_ns, const struct timespec *until,
+                                      struct timespec *buf, bool *last)
+{
+    *buf = weft__pl_after(now_ns, WEFT__CHECK_SLICE_NS);
+    *last = until != NULL && !weft__pl_before(buf, until);
+    return *last ? until : buf;
+}
+
+uint64_t weft__pl_slice_ended(const weft__ck_lock_t *cl, unsigned flags, uint64_t start_ns)
+{
+    uint64_t now = weft__now_ns();
+    int d = 0;
+    WEFT__PL_CALL(d = weft__check_blocked(cl, flags, now - start_ns));
+    if (d == -EDEADLK)
+        weft__check_stop_hang();
+    return now;
+}
+
 
 /* ---- livelock: trylock loops that never succeed ------------------------- */
 

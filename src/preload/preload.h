@@ -99,11 +99,18 @@ static inline bool weft__pl_watch(void)
 {
     return weft__pl_depth == 0 && (__atomic_load_n(&weft__instr, __ATOMIC_RELAXED) & WEFT__INSTR_CHECK) != 0;
 }
-struct timespec weft__pl_after(uint64_t base_ns, uint64_t ns);
+/* The end of the next slice of a wait, the slice starting at `now_ns`: the
+ * slice's own end (in buf), or the caller's deadline `until` (NULL: none)
+ * when that comes first, and *last is then true. */
+const struct timespec *weft__pl_slice(uint64_t now_ns, const struct timespec *until,
+                                      struct timespec *buf, bool *last);
+/* A slice of a wait begun at `start_ns` ended without the lock: ask the
+ * check layer whether the wait closes a stable wait-for cycle (reported;
+ * then stop the program) and return the time now. */
+uint64_t weft__pl_slice_ended(const weft__ck_lock_t *cl, unsigned flags, uint64_t start_ns);
 struct timespec weft__pl_to_mono(clockid_t clk, const struct timespec *abs);
 /* A well-formed absolute deadline (NULL and bad ones go to the real call). */
 bool weft__pl_valid_abs(const struct timespec *abs);
-bool weft__pl_before(const struct timespec *a, const struct timespec *b);
 void weft__pl_try_result(const void *lock, bool ok, void *site);
 extern __thread const void *weft__pl_try_lock __attribute__((tls_model("initial-exec")));
 extern __thread uint32_t weft__pl_try_fails __attribute__((tls_model("initial-exec")));

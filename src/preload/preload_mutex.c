@@ -65,16 +65,13 @@ static int weft__pm_wait(pthread_mutex_t *m, const weft__ck_lock_t *cl,
 {
     uint64_t start = weft__now_ns(), now = start;
     for (;;) {
-        struct timespec slice = weft__pl_after(now, WEFT__CHECK_SLICE_NS);
-        bool last = until != NULL && !weft__pl_before(&slice, until);
-        int r = weft__real_pthread_mutex_clocklock(m, CLOCK_MONOTONIC, last ? until : &slice);
+        struct timespec buf;
+        bool last;
+        const struct timespec *end = weft__pl_slice(now, until, &buf, &last);
+        int r = weft__real_pthread_mutex_clocklock(m, CLOCK_MONOTONIC, end);
         if (r != ETIMEDOUT || last)
             return r;
-        int d = 0;
-        now = weft__now_ns();
-        WEFT__PL_CALL(d = weft__check_blocked(cl, 0, now - start));
-        if (d == -EDEADLK)
-            weft__check_stop_hang();
+        now = weft__pl_slice_ended(cl, 0, start);
     }
 }
 

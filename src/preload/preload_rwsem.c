@@ -34,16 +34,12 @@ static WEFT__COLD int weft__prw_wait(pthread_rwlock_t *rw, bool read, int r,
     WEFT__PL_CALL(weft__check_acquire_pre(&cl, f, site));
     uint64_t start = weft__now_ns(), now = start;
     while (r == EBUSY || r == ETIMEDOUT) {
-        struct timespec slice = weft__pl_after(now, WEFT__CHECK_SLICE_NS);
-        bool last = until != NULL && !weft__pl_before(&slice, until);
-        r = clock_fn(rw, CLOCK_MONOTONIC, last ? until : &slice);
+        struct timespec buf;
+        bool last;
+        r = clock_fn(rw, CLOCK_MONOTONIC, weft__pl_slice(now, until, &buf, &last));
         if (r != ETIMEDOUT || last)
             break;
-        int d = 0;
-        now = weft__now_ns();
-        WEFT__PL_CALL(d = weft__check_blocked(&cl, f, now - start));
-        if (d == -EDEADLK)
-            weft__check_stop_hang();
+        now = weft__pl_slice_ended(&cl, f, start);
     }
     WEFT__PL_CALL(weft__check_acquire_post(&cl, f, r == 0, site));
     if (r == 0)
@@ -194,17 +190,13 @@ static int weft__ps_wait(sem_t *s, const struct timespec *until, void *site)
      * holders is a deadlock), asked after every slice. */
     WEFT__PL_CALL(weft__check_sem_wait_begin(&cl));
     for (;;) {
-        struct timespec slice = weft__pl_after(now, WEFT__CHECK_SLICE_NS);
-        bool last = until != NULL && !weft__pl_before(&slice, until);
-        r = weft__real_sem_clockwait(s, CLOCK_MONOTONIC, last ? until : &slice);
+        struct timespec buf;
+        bool last;
+        r = weft__real_sem_clockwait(s, CLOCK_MONOTONIC, weft__pl_slice(now, until, &buf, &last));
         if (r == 0 || errno != ETIMEDOUT || last)
             break;
-        now = weft__now_ns();
+        now = weft__pl_slice_ended(&cl, 0, start);
         uint64_t waited = now - start;
-        int d = 0;
-        WEFT__PL_CALL(d = weft__check_blocked(&cl, 0, waited));
-        if (d == -EDEADLK)
-            weft__check_stop_hang();
         if (!told && waited >= weft__check_sem_wait_ns()) {
             told = true;
             WEFT__PL_CALL(weft__check_sem_waiting(&cl, waited, site));
