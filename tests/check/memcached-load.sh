@@ -7,15 +7,35 @@ set -u
 weft=$1
 command -v memcached >/dev/null || exit 77
 tmp=$(mktemp -d) || exit 2
-port=$((20000 + RANDOM % 20000))
-"$weft" check --output "$tmp/reports" -- memcached -t 4 -p $port -U 0 -l 127.0.0.1 -u root -m 64 &
-wpid=$!
-cleanup() { kill "$wpid" 2>/dev/null; pkill -TERM -P "$wpid" 2>/dev/null; rm -rf "$tmp"; }
+# A port below the kernel's ephemeral range, so that no client connection
+# of a test running alongside holds it; if it is taken anyway, memcached
+# exits at once and another port is tried.
+low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+wpid=
+cleanup() {
+    [ -n "$wpid" ] && { kill "$wpid" 2>/dev/null; pkill -TERM -P "$wpid" 2>/dev/null; }
+    rm -rf "$tmp"
+}
 trap cleanup EXIT
-for i in $(seq 50); do
-    (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
-    sleep 0.1
+up=0
+for attempt in 1 2 3 4 5; do
+    port=$((10000 + RANDOM % (low - 10000)))
+    rm -f "$tmp/reports"
+    "$weft" check --output "$tmp/reports" -- memcached -t 4 -p $port -U 0 -l 127.0.0.1 -u root -m 64 &
+    wpid=$!
+    for i in $(seq 50); do
+        kill -0 "$wpid" 2>/dev/null || break
+        # Up when memcached itself answers (not some other listener).
+        (exec 3<>/dev/tcp/127.0.0.1/$port && printf 'version\r\n' >&3 &&
+            read -t 2 -r line <&3 && [ "${line#VERSION}" != "$line" ]) 2>/dev/null &&
+            { up=1; break; }
+        sleep 0.1
+    done
+    [ $up -eq 1 ] && break
+    wait "$wpid" 2>/dev/null
+    echo "memcached did not start on port $port (attempt $attempt); trying another"
 done
+[ $up -eq 1 ] || { echo "memcached never started"; exit 1; }
 client() {
     local id=$1 n=$2 ok=0
     exec 3<>/dev/tcp/127.0.0.1/$port || return 1
